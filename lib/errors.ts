@@ -21,7 +21,9 @@ export type GatewayErrorCode =
   // configuration
   | 'CONFIG_MISSING_PEER' | 'CONFIG_MISSING_EMR' | 'CONFIG_INVALID' | 'CONFIG_BAD_RULES'
   // images
-  | 'IMAGE_TOO_LARGE' | 'IMAGE_BAD_NAME' | 'IMAGE_NOT_FOUND' | 'PACS_FAILED';
+  | 'IMAGE_TOO_LARGE' | 'IMAGE_BAD_NAME' | 'IMAGE_NOT_FOUND' | 'PACS_FAILED'
+  | 'IMAGE_INCOMPLETE' | 'IMAGE_CHECKSUM_MISMATCH' | 'IMAGE_STORE_FAILED' | 'IMAGE_BAD_STATE' | 'IMAGE_NO_PATIENT'
+  | 'IMAGE_PATIENT_MISMATCH' | 'IMAGE_NONE_IN_MESSAGE' | 'IMAGE_UNSUPPORTED' | 'PACS_BAD_TARGET';
 
 export class GatewayError extends Error {
   constructor(readonly code: GatewayErrorCode,   // parameter property = own property -> msg.error.code
