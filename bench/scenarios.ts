@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: Apache-2.0
+// The systems the bench measures, in the order it runs them: three references it starts itself, then MGS.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { readMsa, type LoadOptions } from './load';
+import type { Context, Row } from './run';
+import { repoRoot, type Sut } from './sut';
+import { deliveredCount, waitDelivered } from './emr-count';
+
+export interface Scenario {
+  key: string;
+  label: string;
+  /** Message template, reply matching and reply check for this system. */
+  load: Pick<LoadOptions, 'template' | 'match' | 'check'>;
+  /** A reason why this system cannot run yet (its nodes or flow are not built), or null. */
+  requires?(): string | null;
+  start(ctx: Context): Promise<Sut>;
+  /** Runs after each shape (e.g. waits for delivery to the EMR to catch up) and may annotate the row. */
+  afterShape?(sut: Sut, row: Row, ctx: Context): Promise<void>;
+}
+
+const vector = (name: string): string => fs.readFileSync(path.join(repoRoot, 'test', 'fixtures', 'vectors', name), 'utf8');
+
+/** SPEC 2.3, the MG's barcode result (MSH-10 = BARCODE, four OBX with values). */
+export const RESULT = vector('fig10-result.hl7');
+/** SPEC 2.1, the MG's barcode request (MSH-10 = BARCODE, no OBX). */
+export const REQUEST = vector('fig8-request.hl7');
+
+/** A response is right when the demo EMR filled in patient 1234 and the four ordered tests (SPEC 2.2). */
+const PATIENT = Buffer.from('\rPID|||107558^E024^1234|');
+const FOURTH_OBX = Buffer.from('\rOBX|4|');
+export function expectResponse(reply: Buffer): string | null {
+  if (reply.indexOf(PATIENT) >= 0 && reply.indexOf(FOURTH_OBX) >= 0) return null;
+  const msa = readMsa(reply);
+  return msa ? `MSA-1 ${msa.code} instead of a response` : 'response without the EMR patient and tests';
+}
+
+/** The ACK of a result echoes MSH-10 = BARCODE (SPEC), so replies pair in order; it must accept. */
+export function expectResultAck(reply: Buffer): string | null {
+  const msa = readMsa(reply);
+  if (!msa) return 'reply without MSA';
+  if (msa.code !== 'AA' && msa.code !== 'CA') return `MSA-1 ${msa.code}`;
+  return msa.id === 'BARCODE' ? null : `MSA-2 ${msa.id}`;
+}
+
+interface PackageJson { 'node-red': { nodes: Record<string, string> } }
+
+/** Which MGS node types a flow uses that are not built (dist/) yet; core types are Node-RED's own. */
+export function missingNodes(flowFile: string): string[] {
+  if (!fs.existsSync(flowFile)) return [`flow ${path.relative(repoRoot, flowFile)}`];
+  const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as PackageJson;
+  const types = new Set((JSON.parse(fs.readFileSync(flowFile, 'utf8')) as Array<{ type: string }>).map((n) => n.type));
+  const missing: string[] = [];
+  for (const t of types) {
+    const file = pkg['node-red'].nodes[t];
+    if (file && !fs.existsSync(path.join(repoRoot, file))) missing.push(t);
+  }
+  return missing;
+}
+
+const requireFlow = (flowFile: string) => (): string | null => {
+  const m = missingNodes(flowFile);
+  return m.length ? `not built yet: ${m.join(', ')}` : null;
+};
+
+export const DEFAULT_FLOW = path.join(repoRoot, 'flows', 'gateway.json');
+export const ACK_ONLY_FLOW = path.join(repoRoot, 'bench', 'flows', 'ack-only.json');
+export const DRAIN_FLOW = path.join(repoRoot, 'bench', 'flows', 'drain.json');
+
+/** The same SPEC result message for every ACK-only system, with a unique MSH-10 per message (MSA-2 matching). */
+const ackLoad: Scenario['load'] = { template: RESULT, match: 'control-id' };
+
+export const scenarios: Scenario[] = [
+  {
+    key: 'bare', label: 'bare limit (hand-written, ACK only)', load: ackLoad,
+    start: (ctx) => ctx.startReference('bare', 'ref-bare.js'),
+  },
+  {
+    key: 'journal', label: 'durable limit (hand-written, journal + group fdatasync)', load: ackLoad,
+    start: (ctx) => ctx.startReference('journal', 'ref-journal.js', ['--dir', path.join(ctx.workDir, 'journal')]),
+  },
+  {
+    key: 'nodered', label: 'plain Node-RED (tcp in -> function -> tcp out)', load: ackLoad,
+    start: (ctx) => ctx.startPlainNodeRed('nodered', path.join(ctx.workDir, 'nodered'), ctx.nodeArgs('nodered')),
+  },
+  {
+    key: 'mgs-ack', label: 'MGS mllp in, ACK only', load: ackLoad,
+    requires: requireFlow(ACK_ONLY_FLOW),
+    start: (ctx) => ctx.startGateway({ name: 'mgs-ack', dataDir: path.join(ctx.workDir, 'mgs-ack'), flowFile: ACK_ONLY_FLOW,
+      nodeArgs: ctx.nodeArgs('mgs-ack') }),
+  },
+  {
+    key: 'mgs-result', label: 'MGS result path (classify, check, spool, ACK; delivery behind)',
+    load: { template: RESULT, match: 'order', check: expectResultAck },
+    requires: requireFlow(DEFAULT_FLOW),
+    start: (ctx) => ctx.startGateway({ name: 'mgs-result', dataDir: path.join(ctx.workDir, 'mgs-result'),
+      nodeArgs: ctx.nodeArgs('mgs-result') }),
+    // delivery to the demo EMR runs behind the ACK: let it catch up before the next shape, and report how fast it went
+    afterShape: async (sut, row, ctx) => {
+      const total = ctx.shapes.filter((s) => s.key === row.shape).length ? await deliveredCount(sut) : null;
+      if (total === null) { row.note = '(delivery not observed)'; return; }
+      const w = await waitDelivered(sut, 120000);
+      row.note = w.caughtUp
+        ? `(EMR caught up ${w.seconds.toFixed(1)} s after the last ACK)`
+        : `(EMR still ${w.behind} behind after ${w.seconds.toFixed(0)} s)`;
+    },
+  },
+  {
+    key: 'mgs-request', label: 'MGS barcode request -> response (demo EMR lookup)',
+    load: { template: REQUEST, match: 'order', check: expectResponse },
+    requires: requireFlow(DEFAULT_FLOW),
+    start: (ctx) => ctx.startGateway({ name: 'mgs-request', dataDir: path.join(ctx.workDir, 'mgs-request'),
+      nodeArgs: ctx.nodeArgs('mgs-request') }),
+  },
+  {
+    key: 'mgs-drain', label: 'MGS backlog drain', load: { template: RESULT, match: 'order', check: expectResultAck },
+    requires: requireFlow(DRAIN_FLOW),
+    start: (ctx) => ctx.startGateway({ name: 'mgs-drain', dataDir: path.join(ctx.workDir, 'mgs-drain'), flowFile: DRAIN_FLOW,
+      nodeArgs: ctx.nodeArgs('mgs-drain') }),
+  },
+];
