@@ -61,11 +61,13 @@ function toNumber(text: string): number {
 }
 
 /**
- * Removes a trailing unit (`3.5-5.0 mmol/L`). A unit must not start like a number or a range
- * and must not contain comparison characters, so `1-2-3` or `5 < 6` stay "not understood".
+ * Removes a trailing unit (`3.5-5.0 mmol/L`, `4-10 10*3/uL`). A unit is one token; it must not
+ * start like a number (unless set apart by a space and holding a letter, as UCUM's `10*3/uL`) and
+ * must not contain comparison characters, so `1-2-3` or `5 < 6` stay "not understood".
  */
 function stripUnits(text: string): string {
-  const m = /^(.*?\d)\s*([A-Za-z%\u00b5\u03bc/*][^<>=~]*)$/.exec(text);
+  const m = /^(.*?\d)\s+(\d[^\s<>=~]*[A-Za-z%\u00b5\u03bc][^\s<>=~]*)$/.exec(text)
+    ?? /^(.*?\d)\s*([A-Za-z%\u00b5\u03bc/*][^\s<>=~]*)$/.exec(text);
   return m ? m[1] : text;
 }
 
