@@ -101,7 +101,7 @@ export function readMsh18(bytes: Uint8Array): string {
 const fatalUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 function bad(codec: CodecKey): never {
-  throw new GatewayError('HL7_BAD_CHARSET', { charset: HL7_NAME[codec] });
+  throw new GatewayError('HL7_BAD_CHARSET', { charset: codec });
 }
 
 /** Decode bytes with a codec; invalid bytes throw HL7_BAD_CHARSET. */

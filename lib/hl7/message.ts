@@ -195,7 +195,10 @@ export class Segment {
 
   /** Set decoded text (escaped on write); null writes the HL7 null `""`. */
   set(path: string | number, value: string | null): this {
-    return this.setRawAt(parsePath(path, true), value === null ? HL7_NULL : encodeEscapes(value, this.d));
+    let raw = value === null ? HL7_NULL : encodeEscapes(value, this.d);
+    // The text '""' would read back as the HL7 null: write its quotes as a hex escape instead.
+    if (value === HL7_NULL && this.d.escape !== '') raw = `${this.d.escape}X2222${this.d.escape}`;
+    return this.setRawAt(parsePath(path, true), raw);
   }
 
   /** Set raw text (already escaped, may contain separators of the right level). */
