@@ -29,7 +29,8 @@ function names(codec: CodecKey, ...list: string[]): void {
   for (const n of list) NAMES[normalize(n)] = codec;
 }
 function normalize(name: string): string {
-  return name.trim().toUpperCase().replace(/[\s_]+/g, ' ');
+  // 'ISO_IR 100' (DICOM spelling) = 'ISO IR100' (HL7 spelling)
+  return name.trim().toUpperCase().replace(/[\s_]+/g, ' ').replace(/^ISO IR (\d)/, 'ISO IR$1');
 }
 names('ascii', 'ASCII', 'ISO IR6', 'US-ASCII');
 names('latin1', '8859/1', 'ISO IR100', 'ISO-8859-1', 'ISO8859-1', 'ISO 8859-1', 'LATIN1', 'LATIN-1', 'L1');
