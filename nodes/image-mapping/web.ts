@@ -24,7 +24,7 @@ export function webRoot(): string | undefined {
 export function serveWeb(RED: NodeAPI): void {
   const root = webRoot();
   const app = RED.httpAdmin as any;
-  app.get('/mgs', (req: IncomingMessage, res: ServerResponse) => {
+  app.get(/^\/mgs$/, (req: IncomingMessage, res: ServerResponse) => {
     const base = (req as any).originalUrl?.split('?')[0] ?? '/mgs';
     res.statusCode = 301; res.setHeader('Location', `${base}/`); res.end();
   });
