@@ -150,13 +150,14 @@ export class Segment {
     return this.rawAt(parsePath(path, true));
   }
 
-  /** @internal */
-  rawAt(p: Hl7Path): string {
+  /** @internal `firstRepetition`: read repetition 1 when the path names none (get) instead of the whole field (getRaw). */
+  rawAt(p: Hl7Path, firstRepetition = false): string {
     const raw = this.field(p.field);
     if (this.headerLike && p.field <= 2) return raw;   // MSH-1/MSH-2 hold the delimiters themselves
-    if (p.repetition === undefined && p.component === undefined) return raw;
+    if (p.repetition === undefined && p.component === undefined && !firstRepetition) return raw;
     if (raw === '') return '';
     const d = this.d;
+    if (p.repetition === undefined && p.component === undefined && raw.indexOf(d.repetition) < 0) return raw;
     const reps = split(raw, d.repetition);
     const rep = reps[(p.repetition ?? 1) - 1];
     if (rep === undefined) return '';
@@ -180,7 +181,7 @@ export class Segment {
   /** @internal */
   getAt(p: Hl7Path): string | null {
     if (this.headerLike && p.field <= 2) return this.field(p.field);
-    const raw = this.rawAt(p.repetition === undefined ? { ...p, repetition: 1 } : p);
+    const raw = this.rawAt(p, true);
     if (raw === HL7_NULL) return null;
     return decodeEscapes(raw, this.d);
   }
@@ -193,7 +194,10 @@ export class Segment {
     return split(raw, this.d.repetition).map((r) => (r === HL7_NULL ? '' : decodeEscapes(r, this.d)));
   }
 
-  /** Set decoded text (escaped on write); null writes the HL7 null `""`. */
+  /**
+   * Set decoded text (escaped on write); null writes the HL7 null `""`. A path without repetition and
+   * component ('8') replaces the whole field, all repetitions included; '7[2]' or '3.1' replace only that part.
+   */
   set(path: string | number, value: string | null): this {
     let raw = value === null ? HL7_NULL : encodeEscapes(value, this.d);
     // The text '""' would read back as the HL7 null: write its quotes as a hex escape instead.
@@ -275,13 +279,43 @@ export function readDelimiters(text: string, start = 0): Hl7Delimiters {
   };
 }
 
-/** Split text into segment lines at CR, LF or CRLF, dropping blank lines. */
-export function splitSegments(text: string): string[] {
-  const lines = text.indexOf('\n') < 0 ? text.split('\r') : text.split(/\r\n|\r|\n/);
+/**
+ * Split text into segment lines at CR, LF or CRLF, dropping blank lines. When the text uses CR, a lone LF
+ * ends a segment only where a segment name and the field separator follow: senders put raw LFs inside
+ * text fields (OBX-5 of a report), and those stay data.
+ */
+export function splitSegments(text: string, fieldSep = '|'): string[] {
+  const hasLf = text.indexOf('\n') >= 0;
+  const hasCr = text.indexOf('\r') >= 0;
+  const lines = !hasLf ? text.split('\r') : !hasCr ? text.split('\n') : text.split(/\r\n|\r/);
   const out: string[] = [];
-  for (const l of lines) if (l !== '' && l.trim() !== '') out.push(l);
+  for (const l of lines) {
+    if (hasLf && hasCr && l.indexOf('\n') >= 0) {
+      const parts = l.split('\n');
+      let cur = parts[0];
+      let blanks = 0;                                      // empty lines: data only if data follows
+      for (let i = 1; i < parts.length; i++) {
+        const p = parts[i];
+        if (SEGMENT_START.test(p) && (p.length === 3 || p.charAt(3) === fieldSep)) {
+          if (cur.trim() !== '') out.push(cur);
+          cur = p;
+          blanks = 0;
+        } else if (p === '') {
+          blanks++;
+        } else {
+          cur += '\n'.repeat(blanks + 1) + p;
+          blanks = 0;
+        }
+      }
+      if (cur.trim() !== '') out.push(cur);
+    } else if (l !== '' && l.trim() !== '') {
+      out.push(l);
+    }
+  }
   return out;
 }
+
+const SEGMENT_START = /^[A-Z][A-Z0-9]{2}/;
 
 /** An HL7 v2 message. */
 export class Hl7Message {
@@ -313,7 +347,7 @@ export class Hl7Message {
     if (!text.startsWith('MSH', start)) throw new GatewayError('HL7_MISSING_MSH');
     const delimiters = readDelimiters(text, start);
     const last = text.charCodeAt(text.length - 1);
-    return new Hl7Message(text, delimiters, splitSegments(start ? text.slice(start) : text),
+    return new Hl7Message(text, delimiters, splitSegments(start ? text.slice(start) : text, delimiters.field),
       last === 13 || last === 10);
   }
 

@@ -26,7 +26,6 @@ const TABLE: Array<[string, string, string, string, number]> = [
 
 /** Runs in this process and, as a script, in child processes with another TZ. */
 function evaluate(lib: { parse: typeof Hl7Message.parse; readDtm: typeof readDtm }, dir: string): unknown[] {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const fs = require('node:fs') as typeof import('node:fs');
   return TABLE.map(([file, field]) => {
     const m = lib.parse(fs.readFileSync(`${dir}/${file}`, 'latin1'));

@@ -86,6 +86,15 @@ describe('lib/hl7 message: parsing and access', () => {
     }
   });
 
+  it('keeps raw LFs inside fields of a CR-terminated message as data', () => {
+    const m = Hl7Message.parse('MSH|^~\\&|A|B|||20260101||ORU^R01|X|P|2.5\r\nOBX|1|TX|||line1\nline2\n\nline4||\r\n'
+      + 'NTE|1\nPID|1\n\nPV1|1\n');
+    assert.deepEqual(m.segments().map((s) => s.name), ['MSH', 'OBX', 'NTE', 'PID', 'PV1']);
+    assert.equal(m.get('OBX-5'), 'line1\nline2\n\nline4');
+    assert.equal(m.get('OBX-6'), '');
+    assert.equal(m.encode(), 'MSH|^~\\&|A|B|||20260101||ORU^R01|X|P|2.5\rOBX|1|TX|||line1\nline2\n\nline4||\rNTE|1\rPID|1\rPV1|1\r');
+  });
+
   it('round-trips an unmodified message byte for byte', () => {
     for (const [dir, name] of [['07-ack-original-mode-fields', 'input_a.hl7'], ['07-ack-original-mode-fields', 'input_b.hl7'],
       ['11-escape-sequences-decode', 'input.hl7'], ['13-null-vs-empty-fields', 'input.hl7'],
