@@ -226,6 +226,7 @@ export class Store {
   private retentionTimer: NodeJS.Timeout | null = null;
   private retentionRunning: Promise<PurgeResult> | null = null;
   private readonly spools = new Map<string, SpoolController>();
+  private readonly closedWaiters: (() => void)[] = [];
   private readonly writeStats: WriteStats = { writes: 0, commits: 0, maxBatch: 0, commitMs: 0 };
 
   constructor(readonly file: string, private readonly options: StoreOptions = {}) {
@@ -250,6 +251,14 @@ export class Store {
   }
 
   get isClosed(): boolean { return this.closing !== null; }
+
+  /** Settles once the store has been closed (by the last release or close()). */
+  whenClosed(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.closing) { void this.closing.then(resolve); return; }
+      this.closedWaiters.push(resolve);
+    });
+  }
 
   configureRetention(r: Partial<RetentionOptions>): void {
     this.retention = { ...this.retention, ...r };
@@ -277,6 +286,7 @@ export class Store {
       this.inline?.close();
       try { this.reader?.close(); } catch { /* already closed */ }
       this.reader = null;
+      for (const w of this.closedWaiters.splice(0)) w();
     })();
     return this.closing;
   }
