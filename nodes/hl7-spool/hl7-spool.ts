@@ -217,6 +217,8 @@ export = function (RED: NodeAPI): void {
         if (readError !== text) { readError = text; reportFailure(RED, node, err, {}); }
         return;   // the status tick tries again
       }
+      // FIFO: a back-off kept for a message before the head is for one no longer queued (delivered, parked)
+      for (const seq of localNextAt.keys()) if (rows.length === 0 || seq < rows[0].seq) localNextAt.delete(seq);
       const gap = cfg.maxRate > 0 ? 1000 / cfg.maxRate : 0;
       for (const row of rows) {
         if (inflight.has(row.seq) || unrecorded.has(row.seq)) continue;
@@ -388,8 +390,11 @@ export = function (RED: NodeAPI): void {
       })();
     });
 
+    function start(): void { pump(); }
+
     node.on('close', (_removed: boolean, done: () => void) => {
       closed = true;
+      RED.events.removeListener('flows:started', start);
       if (wakeTimer) clearTimeout(wakeTimer);
       if (statusTimer) clearInterval(statusTimer);
       for (const f of inflight.values()) clearTimeout(f.timer);
@@ -403,7 +408,9 @@ export = function (RED: NodeAPI): void {
     statusTimer = setInterval(() => { pump(); showStatus(); }, STATUS_TICK_MS);
     statusTimer.unref();
     showStatus();
-    pump();   // resume what the store holds for this destination
+    // resume what the store holds for this destination once every node of the flow exists
+    // (a message sent from the constructor would find no wires yet)
+    RED.events.once('flows:started', start);
   }
 
   RED.nodes.registerType('hl7-spool', Hl7SpoolNode);
