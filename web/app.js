@@ -369,7 +369,7 @@
     done.push(api('GET', 'api/stats').then(function (s) {
       var pm = (s && s.perMinute) || [];
       var now = Date.now();
-      var last = pm.filter(function (m) { return m.minute >= now - 120000; }).pop() || { in: 0, out: 0 };
+      var last = pm.filter(function (m) { return new Date(m.minute).getTime() >= now - 120000; }).pop() || { in: 0, out: 0 };
       var hour = pm.reduce(function (a, m) { return { in: a.in + (m.in || 0), out: a.out + (m.out || 0) }; }, { in: 0, out: 0 });
       var rate = clear($('#status-rate'));
       rate.appendChild(el('p', { class: 'big-number' }, [String(last.in || 0), el('small', { text: ' ' + t('status.in') + ' / ' + (last.out || 0) + ' ' + t('status.out') + ' · ' + t('status.lastMinute') })]));
