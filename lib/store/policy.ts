@@ -14,6 +14,7 @@ export interface RetryPolicy {
   policy: FailurePolicy;
   maxAttempts: number;   // dead-letter: park after this many message failures (transient ones excluded)
   transientCodes: ReadonlySet<string>;   // failures that say "destination down", not "message bad"
+  parkCodes: ReadonlySet<string>;        // failures parked at once, for staff ('CODE' or 'CODE:SUBCODE', e.g. 'MLLP_NAK:AE')
 }
 
 /** Error codes that mean the destination is down or slow, not that the message is bad. */
@@ -21,9 +22,12 @@ export const DEFAULT_TRANSIENT_CODES: readonly string[] = [
   'SPOOL_TIMEOUT', 'EMR_UNREACHABLE', 'EMR_TIMEOUT', 'MLLP_NOT_CONNECTED', 'MLLP_TIMEOUT', 'MLLP_SESSION_CLOSED',
 ];
 
+/** A receiver's AE says the message itself was refused: hold it for staff instead of retrying (case 23). */
+export const DEFAULT_PARK_CODES: readonly string[] = ['MLLP_NAK:AE'];
+
 export const DEFAULT_RETRY_POLICY: RetryPolicy = {
   baseMs: 1000, capMs: 60_000, jitter: 0.2, policy: 'dead-letter', maxAttempts: 5,
-  transientCodes: new Set(DEFAULT_TRANSIENT_CODES),
+  transientCodes: new Set(DEFAULT_TRANSIENT_CODES), parkCodes: new Set(DEFAULT_PARK_CODES),
 };
 
 /**
@@ -53,10 +57,15 @@ export type FailureDecision =
  * (this one included); `failures` counts the message failures before this one. Transient
  * failures are retried for ever under both policies, so an EMR outage never turns a backlog
  * into dead letters; only failures that blame the message count towards `maxAttempts`.
+ * A failure listed in `parkCodes` (by its code, or 'code:subCode' such as 'MLLP_NAK:AE') is
+ * parked at once under both policies: it was configured as "hold for staff".
  */
 export function decideFailure(attempts: number, failures: number, code: string | undefined, p: RetryPolicy,
-                              random: () => number = Math.random): FailureDecision {
+                              random: () => number = Math.random, subCode?: string): FailureDecision {
   const counted = isTransient(code, p) ? failures : failures + 1;
+  if (code !== undefined && (p.parkCodes.has(code) || (subCode && p.parkCodes.has(`${code}:${subCode}`)))) {
+    return { action: 'dead', failures: counted };
+  }
   if (p.policy === 'dead-letter' && counted >= Math.max(1, p.maxAttempts)) return { action: 'dead', failures: counted };
   return { action: 'retry', delayMs: retryDelay(attempts, p, random), failures: counted };
 }

@@ -2,7 +2,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import { GatewayError } from '../../lib/errors';
 import {
-  DEFAULT_TRANSIENT_CODES, decideFailure, parseCodeList, type ErrorInfo, type FailurePolicy, type RetryPolicy,
+  DEFAULT_PARK_CODES, DEFAULT_TRANSIENT_CODES, decideFailure, parseCodeList, type ErrorInfo, type FailurePolicy, type RetryPolicy,
   type SpoolController, type SpoolEntry, type Store,
 } from '../../lib/store';
 import { openGatewayStore, registerApi } from '../shared/api';
@@ -20,6 +20,7 @@ interface Hl7SpoolDef extends NodeDef {
   policy: FailurePolicy;        // 'block' | 'dead-letter'
   maxAttempts: number | string; // dead-letter after this many failures that blame the message
   transientCodes: string;       // error codes that mean "destination down": retried for ever
+  parkCodes: string;            // failures parked at once for staff: 'CODE' or 'CODE:SUBCODE' (msg.error.params.code)
   dedupe: 'content' | 'off';    // 'content': a resent result (same idempotency key) is ACKed but not queued again
 }
 
@@ -66,6 +67,7 @@ function parseConfig(c: Hl7SpoolDef): Config {
     retry: {
       baseMs, capMs, jitter: 0.2, policy: c.policy, maxAttempts: num(c.maxAttempts, 'maxAttempts', 1, 1000000, true),
       transientCodes: c.transientCodes === undefined ? new Set(DEFAULT_TRANSIENT_CODES) : parseCodeList(c.transientCodes),
+      parkCodes: c.parkCodes === undefined ? new Set(DEFAULT_PARK_CODES) : parseCodeList(c.parkCodes),
     },
   };
 }
@@ -92,10 +94,13 @@ function revive(_k: string, v: unknown): unknown {
   return v;
 }
 
-function errorInfo(e: unknown): ErrorInfo {
+/** The failure an outcome reports: msg.error's code and message, and params.code (e.g. AE of an MLLP_NAK). */
+function errorInfo(e: unknown): ErrorInfo & { subCode?: string } {
   if (e && typeof e === 'object') {
-    const o = e as { code?: unknown; message?: unknown };
-    return { code: typeof o.code === 'string' && o.code ? o.code : 'DELIVERY_FAILED', message: String(o.message ?? '') };
+    const o = e as { code?: unknown; message?: unknown; params?: { code?: unknown } };
+    const sub = o.params && typeof o.params === 'object' && typeof o.params.code === 'string' ? o.params.code : undefined;
+    return { code: typeof o.code === 'string' && o.code ? o.code : 'DELIVERY_FAILED', message: String(o.message ?? ''),
+      ...(sub ? { subCode: sub } : {}) };
   }
   return { code: 'DELIVERY_FAILED', message: String(e) };
 }
@@ -253,14 +258,15 @@ export = function (RED: NodeAPI): void {
       void recordFailure(f.entry, attempt, { code: 'SPOOL_TIMEOUT', message: `no outcome within ${cfg.timeoutMs} ms` });
     }
 
-    async function recordFailure(row: SpoolEntry, attempt: number, error: ErrorInfo): Promise<void> {
+    async function recordFailure(row: SpoolEntry, attempt: number, failure: ErrorInfo & { subCode?: string }): Promise<void> {
       failing.add(row.seq);
-      const d = decideFailure(attempt, row.failures, error.code, cfg.retry);
-      const transient = cfg.retry.transientCodes.has(error.code);
+      const error: ErrorInfo = { code: failure.code, message: failure.message };
+      const d = decideFailure(attempt, row.failures, failure.code, cfg.retry, Math.random, failure.subCode);
+      const transient = cfg.retry.transientCodes.has(failure.code);
       const wasHealthy = transientFailures === 0;
       transientFailures = transient ? transientFailures + 1 : 0;
       lastFailure = error;
-      if (transient && wasHealthy) node.warn(RED._('hl7-spool.log.failing', { destination: dest, code: error.code }));
+      if (transient && wasHealthy) node.warn(RED._('hl7-spool.log.failing', { destination: dest, code: failure.code }));
       try {
         if (d.action === 'dead') {
           localNextAt.delete(row.seq);

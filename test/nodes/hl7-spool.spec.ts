@@ -184,6 +184,28 @@ describe('hl7-spool node', () => {
     assert.equal(barcodeOf((await ok)[0]), '222');
   });
 
+  it('an AE from an HL7 receiver (MLLP_NAK:AE) is parked at once, even under "block"; an AR is retried', async () => {
+    await helper.load([hl7Spool, functionNode], [
+      spool({ policy: 'block' }),
+      emrSide(`const ae = msg.payload.indexOf('PID|||111^') >= 0;
+               if (ae || msg.spool.attempt === 1) {
+                 const code = ae ? 'AE' : 'AR';
+                 msg.error = { code: 'MLLP_NAK', message: 'Receiver answered ' + code, params: { code: code } };
+                 return [null, msg];
+               }
+               return [msg, null];`),
+      ...helpers,
+    ]);
+    const dead = collect('dead', 1);
+    const ok = collect('ok', 1);
+    helper.getNode('s1').receive({ payload: msgFor('111') });
+    helper.getNode('s1').receive({ payload: msgFor('222') });
+    const [d] = await dead;
+    assert.deepEqual([barcodeOf(d), d.spool.attempt, d.error.code, d.error.message], ['111', 1, 'MLLP_NAK', 'Receiver answered AE']);
+    const [o] = await ok;
+    assert.deepEqual([barcodeOf(o), o.spool.attempt], ['222', 2]);
+  });
+
   it('EMR down: keeps storing, probes only the head with back-off, drains in order when back', async () => {
     await helper.load([hl7Spool, functionNode], [
       spool({ policy: 'dead-letter', maxAttempts: 1, window: 3 }),

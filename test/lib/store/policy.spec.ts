@@ -45,6 +45,15 @@ describe('store/policy: failing messages', () => {
     assert.deepEqual(decideFailure(100, 99, 'EMR_QUERY_FAILED', block, () => 0), { action: 'retry', delayMs: 60000, failures: 100 });
   });
 
+  it('park codes hold a message for staff at once, under both policies (MLLP_NAK:AE by default, not AR)', () => {
+    assert.deepEqual(decideFailure(1, 0, 'MLLP_NAK', p, () => 0, 'AE'), { action: 'dead', failures: 1 });
+    assert.deepEqual(decideFailure(1, 0, 'MLLP_NAK', { ...p, policy: 'block' }, () => 0, 'AE'), { action: 'dead', failures: 1 });
+    assert.deepEqual(decideFailure(1, 0, 'MLLP_NAK', p, () => 0, 'AR'), { action: 'retry', delayMs: 1000, failures: 1 });
+    const custom: RetryPolicy = { ...p, parkCodes: new Set(['EMR_BAD_CONFIG']) };
+    assert.deepEqual(decideFailure(1, 0, 'EMR_BAD_CONFIG', custom, () => 0), { action: 'dead', failures: 1 });
+    assert.deepEqual(decideFailure(1, 0, 'MLLP_NAK', custom, () => 0, 'AE'), { action: 'retry', delayMs: 1000, failures: 1 });
+  });
+
   it('parses code lists from the editor', () => {
     assert.deepEqual([...parseCodeList(' A, B;C  D,,')], ['A', 'B', 'C', 'D']);
     assert.deepEqual([...parseCodeList('')], []);
