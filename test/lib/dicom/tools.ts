@@ -138,3 +138,44 @@ export async function startStorescp(opts: { acceptAll?: boolean } = {}): Promise
     },
   };
 }
+
+export interface OrthancServer { httpPort: number; dicomPort: number; aet: string; dicomWeb: boolean; get(p: string): Promise<any>; stop(): Promise<void> }
+
+/** Debian's Orthanc on free loopback ports with a throw-away storage folder (DICOMweb plugin when installed). */
+export async function startOrthanc(): Promise<OrthancServer> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mgs-orthanc-'));
+  const httpPort = await freePort();
+  const dicomPort = await freePort();
+  const plugin = ['/usr/share/orthanc/plugins/libOrthancDicomWeb.so', '/usr/lib/orthanc/plugins/libOrthancDicomWeb.so'].find((p) => fs.existsSync(p));
+  const config = {
+    Name: 'MGS-TEST', StorageDirectory: path.join(dir, 'db'), IndexDirectory: path.join(dir, 'db'),
+    HttpPort: httpPort, DicomPort: dicomPort, DicomAet: 'ORTHANC', DicomCheckCalledAet: false,
+    RemoteAccessAllowed: false, AuthenticationEnabled: false, HttpServerEnabled: true, DicomServerEnabled: true,
+    Plugins: plugin ? [plugin] : [], DicomWeb: { Enable: true, Root: '/dicom-web/' }, ConcurrentJobs: 1,
+  };
+  fs.writeFileSync(path.join(dir, 'orthanc.json'), JSON.stringify(config));
+  const bin = fs.existsSync('/usr/sbin/Orthanc') ? '/usr/sbin/Orthanc' : 'Orthanc';
+  const child = spawn(bin, [path.join(dir, 'orthanc.json')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout!.on('data', (d) => { log += d; });
+  child.stderr!.on('data', (d) => { log += d; });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const get = async (p: string): Promise<any> => {
+    const r = await fetch(`http://127.0.0.1:${httpPort}${p}`);
+    if (!r.ok) throw new Error(`GET ${p}: HTTP ${r.status}`);
+    return r.json();
+  };
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    if (child.exitCode !== null || Date.now() > deadline) { child.kill('SIGKILL'); throw new Error(`Orthanc did not start: ${log.slice(-2000)}`); }
+    try { await get('/system'); if (await canConnect(dicomPort)) break; } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    httpPort, dicomPort, aet: 'ORTHANC', dicomWeb: Boolean(plugin), get,
+    async stop() {
+      if (child.exitCode === null) { child.kill('SIGTERM'); await exited; }
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
