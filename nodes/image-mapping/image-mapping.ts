@@ -18,12 +18,13 @@ import { buildAck } from '../../lib/hl7/ack';
 import { Hl7Message } from '../../lib/hl7/message';
 import { buildApprovedMessage, buildImageReply, type MappedPatient } from '../../lib/images/hl7-images';
 import { validateImageName } from '../../lib/images/names';
-import { ImageQueue, type ImageEntry, type ImageState } from '../../lib/images/queue';
+import type { ImageEntry, ImageQueue, ImageState } from '../../lib/images/queue';
 import { handleUpload } from '../../lib/images/upload';
 import { DropFolder } from './drop-folder';
 import { searchPatients } from './emr-search';
 import { serveWeb } from './web';
 import { reportConfigFailure } from '../shared/config-failure';
+import { imageDataDir, imageDir, openImageQueue, releaseImageQueue } from '../shared/image-queue';
 import { reportFailure, toCatchable } from '../shared/report';
 
 interface ImageMappingDef extends NodeDef {
@@ -49,21 +50,6 @@ interface ImageMappingNode extends Node {
 const DEFAULT_MAX_MB = 50;
 const WAITING: ImageState[] = ['awaiting-file', 'awaiting-message', 'pending'];
 
-/** Queues are shared per folder (one SQLite file), across redeploys and nodes. */
-const queues = new Map<string, { queue: ImageQueue; users: number }>();
-function openQueue(dir: string, storeDir?: string): ImageQueue {
-  const key = `${dir}|${storeDir ?? ''}`;
-  let q = queues.get(key);
-  if (!q) { q = { queue: new ImageQueue(dir, { storeDir }), users: 0 }; queues.set(key, q); }
-  q.users++;
-  return q.queue;
-}
-function releaseQueue(queue: ImageQueue): void {
-  for (const [k, q] of queues) {
-    if (q.queue === queue && --q.users <= 0) { q.queue.close(); queues.delete(k); }
-  }
-}
-
 /** An entry as the page sees it (no file paths, no message text). */
 function summary(e: ImageEntry): Record<string, unknown> {
   return {
@@ -76,7 +62,7 @@ function summary(e: ImageEntry): Record<string, unknown> {
 
 export = function (RED: NodeAPI): void {
   const active: ImageMappingNode[] = [];
-  const dataDir = (): string => String((RED.settings as any).mgsDataDir ?? RED.settings.userDir ?? process.cwd());
+  const dataDir = (): string => imageDataDir(RED);
   const current = (): ImageMappingNode | undefined => active[active.length - 1];
 
   // ---- HTTP routes, registered once per runtime ------------------------------------------------------
@@ -199,7 +185,7 @@ export = function (RED: NodeAPI): void {
     try {
       if (!Number.isFinite(mb) || mb <= 0) throw new GatewayError('CONFIG_INVALID', { detail: 'maxSize' });
       node.maxBytes = Math.round(mb * 1024 * 1024);
-      node.queue = openQueue(path.join(dataDir(), 'images'), config.storeDir ? path.resolve(dataDir(), config.storeDir) : undefined);
+      node.queue = openImageQueue(imageDir(RED), config.storeDir ? path.resolve(dataDir(), config.storeDir) : undefined);
     } catch (err) {
       const cancel = reportConfigFailure(RED, node, err);
       node.on('input', (msg, _send, done) => reportFailure(RED, node, err, msg, done));
@@ -283,7 +269,7 @@ export = function (RED: NodeAPI): void {
       queue.removeListener('change', onChange);
       const i = active.indexOf(node);
       if (i >= 0) active.splice(i, 1);
-      const finish = (): void => { releaseQueue(queue); node.status({}); done(); };
+      const finish = (): void => { releaseImageQueue(queue); node.status({}); done(); };
       if (drop) drop.stop().then(finish, finish); else finish();
     });
   }

@@ -13,6 +13,7 @@ import { buildDicom } from '../../lib/dicom/secondary-capture';
 import { describeTarget, parsePacsTarget, sendToPacs, type PacsTarget } from '../../lib/dicom/send';
 import { contentTypeOf } from '../../lib/images/names';
 import { reportConfigFailure } from '../shared/config-failure';
+import { recordImageEvent } from '../shared/image-queue';
 import { reportFailure, toCatchable } from '../shared/report';
 
 interface PacsForwardDef extends NodeDef {
@@ -80,6 +81,7 @@ export = function (RED: NodeAPI): void {
         sent++;
         msg.pacs = { status: 'sent', target: r.target, sopInstanceUid: r.sopInstanceUid, dimseStatus: r.status };
         node.status({ fill: 'green', shape: 'dot', text: RED._('pacs-forward.status.sent', { sent, failed }) });
+        recordImageEvent(RED, msg.image?.id, `pacs ${r.target}`, 'pacs-sent', { sopInstanceUid: r.sopInstanceUid });
         send([msg, null]);
         done();
       }, (err) => {
@@ -88,6 +90,7 @@ export = function (RED: NodeAPI): void {
         msg.pacs = { status: 'failed', target: describeTarget(t), error: { code: e.code ?? 'PACS_FAILED', message: e.message } };
         node.status({ fill: 'red', shape: 'ring', text: RED._('pacs-forward.status.sent', { sent, failed }) });
         node.warn(`${e.code ?? 'PACS_FAILED'}: image #${msg.image?.id ?? '?'} not forwarded`);
+        recordImageEvent(RED, msg.image?.id, `pacs ${describeTarget(t)}`, 'pacs-failed', { code: e.code ?? 'PACS_FAILED', message: e.message });
         send([null, msg]);
         done();
       });

@@ -104,7 +104,7 @@ describe('management page (Chromium)', function () {
 
   it('maps and approves an image: it is stored and arrives at the DICOM receiver with the patient', async () => {
     const rgb = rgbPattern(64, 48);
-    await queueImage('E031-000123.jpg', '107558', await makeJpeg(64, 48, rgb));
+    const id = await queueImage('E031-000123.jpg', '107558', await makeJpeg(64, 48, rgb));
     await page.goto(`${base}/mgs/`);
     const item = page.locator('#image-list .item', { hasText: 'E031-000123.jpg' });
     await item.waitFor();
@@ -138,6 +138,9 @@ describe('management page (Chromium)', function () {
     assert.equal(tag(dump, '0010,0010'), '홍길동');
     assert.equal(tag(dump, '0010,0040'), 'M');
     assert.equal(tag(dump, '0008,0016'), '1.2.840.10008.5.1.4.1.1.7');
+    const detail = await helper.request().get(`/mgs/image-queue/${id}`).expect(200);
+    assert.deepEqual(detail.body.events.map((e: any) => e.action), ['message', 'file', 'matched', 'mapped', 'approved', 'stored', 'pacs-sent']);
+    assert.equal(detail.body.events[6].actor, `pacs dicom://${scp.aet}@127.0.0.1:${scp.port}`);
   });
 
   it('rejects an image with a reason: nothing is forwarded, the file is kept', async () => {
