@@ -224,6 +224,7 @@ export class Store {
   private batchNo = 0;
   private retention: RetentionOptions;
   private retentionTimer: NodeJS.Timeout | null = null;
+  private firstRetention: NodeJS.Timeout | null = null;
   private retentionRunning: Promise<PurgeResult> | null = null;
   private readonly spools = new Map<string, SpoolController>();
   private readonly closedWaiters: (() => void)[] = [];
@@ -271,6 +272,7 @@ export class Store {
     if (registry.get(this.file) === this) registry.delete(this.file);
     if (this.linger) { clearTimeout(this.linger); this.linger = null; }
     if (this.retentionTimer) { clearInterval(this.retentionTimer); this.retentionTimer = null; }
+    if (this.firstRetention) { clearTimeout(this.firstRetention); }
     this.closing = (async () => {
       await this.drain();
       if (this.retentionRunning) await this.retentionRunning.catch(() => undefined);
@@ -479,6 +481,12 @@ export class Store {
     if (this.options.writer === 'inline' || this.retention.intervalMs <= 0) return;
     this.retentionTimer = setInterval(() => { void this.runRetention().catch(() => undefined); }, this.retention.intervalMs);
     this.retentionTimer.unref();
+    if (!this.firstRetention) {
+      // once soon after start too, so a gateway restarted often still purges
+      this.firstRetention = setTimeout(() => { void this.runRetention().catch(() => undefined); },
+        Math.min(60_000, this.retention.intervalMs));
+      this.firstRetention.unref();
+    }
   }
 
   /** Bytes the database uses (pages in use, not the file size: deleted rows free pages for reuse). */

@@ -42,11 +42,26 @@ function component(value: string, n: number, s: Seps, repetition: string): strin
 
 const orNull = (v: string): string | null => (v === '' ? null : v);
 
+/** The first segment starting with `prefix` (at the start of the text or of a line), without its line end. */
+function findSegment(text: string, prefix: string): string | undefined {
+  let at = text.startsWith(prefix) ? 0 : -1;
+  if (at < 0) {
+    const cr = text.indexOf(`\r${prefix}`), lf = text.indexOf(`\n${prefix}`);
+    const i = cr < 0 ? lf : lf < 0 ? cr : Math.min(cr, lf);
+    if (i < 0) return undefined;
+    at = i + 1;
+  }
+  let end = text.length;
+  const cr = text.indexOf('\r', at), lf = text.indexOf('\n', at);
+  if (cr >= 0) end = cr;
+  if (lf >= 0 && lf < end) end = lf;
+  return text.slice(at, end);
+}
+
 /** Summary columns of one HL7 message; fields it cannot find are null. */
 export function summarize(text: string): MessageSummary {
   const out: MessageSummary = { type: null, controlId: null, sender: null, barcode: null, patientId: null };
-  const segs = segmentsOf(text);
-  const msh = segs.find((x) => x.startsWith('MSH'));
+  const msh = findSegment(text, 'MSH');
   if (!msh) return out;
   const s = separators(msh);
   if (!s) return out;
@@ -57,7 +72,7 @@ export function summarize(text: string): MessageSummary {
   out.controlId = orNull(field(msh, 10, s, true));
   const app = component(field(msh, 3, s, true), 1, s, rep), fac = component(field(msh, 4, s, true), 1, s, rep);
   out.sender = orNull(fac ? `${app}^${fac}` : app);
-  const pid = segs.find((x) => x.startsWith(`PID${s.field}`));
+  const pid = findSegment(text, `PID${s.field}`);
   if (pid) {
     const pid3 = field(pid, 3, s, false);
     out.barcode = orNull(component(pid3, 1, s, rep));
@@ -68,26 +83,30 @@ export function summarize(text: string): MessageSummary {
 
 /**
  * Idempotency key of a message: sha256 of its segments with MSH-7 (message time) and MSH-10
- * (control ID) blanked, trailing empty fields dropped, and line endings normalised. The MG puts
- * the constant BARCODE in MSH-10 and may stamp a new MSH-7 when it resends after a lost ACK, so
- * neither identifies a message; everything else it sends (PID-3, OBR-7 observation time, every
- * OBX) does. Two results with identical content (same specimen, same observation time, same
- * values) are the same result. Returns `v1:<hex>` so a future scheme can coexist.
+ * (control ID) blanked, trailing empty fields dropped, empty segments dropped and line endings
+ * normalised to CR. The MG puts the constant BARCODE in MSH-10 and may stamp a new MSH-7 when it
+ * resends after a lost ACK, so neither identifies a message; everything else it sends (PID-3,
+ * OBR-7 observation time, every OBX) does. Two results with identical content (same specimen,
+ * same observation time, same values) are the same result. Returns `v1:<hex>` so a future
+ * scheme can coexist.
  */
 export function idempotencyKey(text: string): string {
   const segs = segmentsOf(text);
-  const msh = segs.find((x) => x.startsWith('MSH'));
-  const s = msh ? separators(msh) : null;
-  const fs = s?.field ?? '|';
-  const norm = segs.map((seg) => {
-    const parts = seg.split(fs);
-    if (s && seg.startsWith('MSH')) {
+  const mshAt = segs.findIndex((x) => x.startsWith('MSH'));
+  const fs = mshAt >= 0 ? separators(segs[mshAt])?.field ?? '|' : '|';
+  const trailing = new RegExp(`${fs.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}+$`);
+  const hash = createHash('sha256');
+  segs.forEach((seg, i) => {
+    let norm = seg;
+    if (i === mshAt) {
+      const parts = seg.split(fs);
       // parts[0] = 'MSH', parts[1] = MSH-2, so MSH-n is parts[n - 1]
       if (parts.length > 6) parts[6] = '';
       if (parts.length > 9) parts[9] = '';
+      norm = parts.join(fs);
     }
-    while (parts.length > 1 && parts[parts.length - 1] === '') parts.pop();
-    return parts.join(fs);
+    if (i > 0) hash.update('\r');
+    hash.update(norm.replace(trailing, ''), 'utf8');
   });
-  return `v1:${createHash('sha256').update(norm.join('\r'), 'utf8').digest('hex')}`;
+  return `v1:${hash.digest('hex')}`;
 }
