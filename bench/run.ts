@@ -9,8 +9,8 @@ import * as path from 'node:path';
 import { runLoad, type LoadOptions, type LoadResult } from './load';
 import { cpuSeconds, fsType, machine, machineCpu, peakRssMb, resetPeak, rssMb } from './proc';
 import { repoRoot, startGateway, startPlainNodeRed, startReference, type Sut } from './sut';
-import { scenarios, type Scenario } from './scenarios';
-import { drainBacklog, type DrainResult } from './drain';
+import { DEFAULT_FLOW, scenarios, type Scenario } from './scenarios';
+import type { DrainResult } from './drain';
 
 /** One load shape: K connections, lock-step or pipelined, bounded by a count and a time cap. */
 export interface Shape { key: string; label: string; conns: number; pipeline: number; count: number; warmup: number; maxSeconds: number }
@@ -52,6 +52,8 @@ export interface Options {
   profile: boolean;
   keep: boolean;
   out: string;
+  /** The gateway flow of the MGS scenarios (default flows/gateway.json). */
+  flow: string;
 }
 
 const FULL_SHAPES: Shape[] = [
@@ -70,7 +72,7 @@ function shapesFor(o: Options): Shape[] {
 
 function parseArgs(argv: string[]): Options {
   const o: Options = { quick: false, only: null, shapes: null, backlog: 0, profile: false, keep: false,
-    out: path.join(repoRoot, 'bench', 'results', 'latest.json') };
+    out: path.join(repoRoot, 'bench', 'results', 'latest.json'), flow: DEFAULT_FLOW };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = (): string => { const v = argv[++i]; if (v === undefined) throw new Error(`missing value for ${a}`); return v; };
@@ -82,6 +84,7 @@ function parseArgs(argv: string[]): Options {
       case '--profile': o.profile = true; break;
       case '--keep': o.keep = true; break;
       case '--out': o.out = path.resolve(next()); break;
+      case '--flow': o.flow = path.resolve(next()); break;
       case '--help': case '-h':
         console.log(usage());
         process.exit(0);
@@ -102,6 +105,7 @@ function usage(): string {
     '  --backlog N        messages in the backlog to drain (default 100000, quick 20000)',
     '  --profile          run the MGS gateway with --cpu-prof (profiles under bench/results/profiles/)',
     '  --keep             keep the temporary data directories',
+    '  --flow FILE        the gateway flow for mgs-result, mgs-request, mgs-drain (default flows/gateway.json)',
     '  --out FILE         the JSON figures (default bench/results/latest.json)'].join('\n');
 }
 
@@ -183,9 +187,12 @@ export function targets(rows: Row[], drain: DrainResult | null): Target[] {
       : { name, goal: '< 2 ms', measured: 'not run', met: null });
   }
   out.push(drain
-    ? { name: `backlog drain, ${fmt(drain.backlog)} messages`, goal: '< 30 s',
-      measured: drain.drainSeconds === null ? `not drained (${drain.note ?? ''})` : `${drain.drainSeconds.toFixed(1)} s ` +
-        `(${fmt(drain.perSecond)} msg/s)`, met: drain.drainSeconds !== null && drain.drainSeconds < 30 && drain.lost === 0 }
+    ? { name: `backlog drain, ${fmt(drain.backlog)} messages, EMR back -> spool empty`, goal: '< 30 s, nothing lost',
+      measured: drain.drainSeconds === null
+        ? `not drained in the cap; ${fmt(drain.perSecond)} msg/s${drain.projectedSeconds !== null ? `, ~${fmt(drain.projectedSeconds)} s projected` : ''}`
+        : `${drain.drainSeconds.toFixed(1)} s (first delivery after ${fmt(drain.firstDeliverySeconds, 1)} s, then ` +
+          `${fmt(drain.perSecond)} msg/s), lost ${fmt(drain.lost)}`,
+      met: drain.drainSeconds !== null && drain.drainSeconds < 30 && drain.lost === 0 && drain.backlog === drain.requested }
     : { name: 'backlog drain', goal: '< 30 s', measured: 'not run', met: null });
   for (const sys of ['mgs-ack', 'mgs-result', 'mgs-request']) {
     const r = get(sys, '100');
@@ -222,17 +229,16 @@ async function main(): Promise<void> {
 
   for (const sc of scenarios) {
     if (o.only && !o.only.has(sc.key)) continue;
-    const missing = sc.requires?.();
+    const missing = sc.requires?.(o);
     if (missing) { skipped.push({ system: sc.key, reason: missing }); log(`- ${sc.label}: skipped (${missing})`); continue; }
     log(`- ${sc.label}`);
     let sut: Sut | null = null;
     try {
       sut = await sc.start(ctx);
       log(`  started (pid ${sut.pid}, port ${sut.port}, RSS ${fmt(rssMb(sut.pid))} MB)`);
-      if (sc.key === 'mgs-drain') {
-        drain = await drainBacklog(sut, o.backlog, ctx);
-        log(`  backlog ${drain.backlog}: filled in ${fmt(drain.fillSeconds, 1)} s, drained in ${fmt(drain.drainSeconds, 1)} s` +
-          `${drain.note ? ` (${drain.note})` : ''}`);
+      if (sc.drain) {
+        drain = await sc.drain(sut, ctx);
+        log(`  ${drainLine(drain)}`);
       } else {
         for (const shape of shapes) {
           const row = await measure(sut, sc, shape);
@@ -270,10 +276,14 @@ async function main(): Promise<void> {
 }
 
 function drainLine(d: DrainResult): string {
-  return `Backlog: ${fmt(d.backlog)} result messages ACKed while the EMR was unavailable in ${fmt(d.fillSeconds, 1)} s ` +
-    `(${fmt(d.fillPerSecond)} msg/s, ${d.fillErrors} errors); EMR back -> all delivered in ${fmt(d.drainSeconds, 1)} s ` +
-    `(${fmt(d.perSecond)} msg/s, server CPU ${fmt(d.serverCpuUsPerMsg)} µs/msg, peak RSS ${fmt(d.peakRssMb)} MB); ` +
-    `delivered ${fmt(d.delivered)}, lost ${fmt(d.lost)}, duplicated ${fmt(d.duplicated)}.${d.note ? ` ${d.note}` : ''}`;
+  const drained = d.drainSeconds !== null
+    ? `all delivered ${fmt(d.drainSeconds, 1)} s after the EMR came back`
+    : `not drained within the time cap${d.projectedSeconds !== null ? ` (about ${fmt(d.projectedSeconds)} s at the observed rate)` : ''}`;
+  return `Backlog: ${fmt(d.backlog)} result messages ACKed while the EMR was down, in ${fmt(d.fillSeconds, 1)} s ` +
+    `(${fmt(d.fillPerSecond)} msg/s, ${d.fillErrors} errors; ${fmt(d.queuedAtStart)} queued). ${drained}: first delivery after ` +
+    `${fmt(d.firstDeliverySeconds, 1)} s (the spool's next probe), then ${fmt(d.perSecond)} msg/s; server CPU ` +
+    `${fmt(d.serverCpuUsPerMsg)} µs/msg, peak RSS ${fmt(d.peakRssMb)} MB; in the demo EMR: ${fmt(d.delivered)} messages` +
+    `${d.lost !== null ? `, lost ${fmt(d.lost)}` : ''}.${d.note ? ` ${d.note}.` : ''}`;
 }
 
 export type Context = {
