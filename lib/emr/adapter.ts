@@ -74,6 +74,8 @@ export interface TlsOptions {
   ca?: string | Buffer;
   cert?: string | Buffer;
   key?: string | Buffer;
+  /** Pass phrase of an encrypted client key. */
+  passphrase?: string;
   /** SNI host name (defaults to the host). */
   servername?: string;
 }

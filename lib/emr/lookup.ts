@@ -109,14 +109,25 @@ export async function lookupOrder(session: EmrSession, request: string, o: Looku
   return { response: buildResponse(request, patients[0], tests, o), patient: patients[0], tests, params };
 }
 
-/** Escape what would break a segment in raw HL7 text: the field separator and line breaks. */
+/**
+ * Raw HL7 text from the EMR, written with the standard delimiters | ^ ~ \ &, in the message's own
+ * delimiters. A field separator or a line break is escaped so the segment cannot break, and a
+ * character that is a delimiter only in this message is escaped as the text it was.
+ */
 function rawSafe(text: string, d: Hl7Delimiters): string {
-  if (d.escape === '') return text.replace(/[\r\n]/g, ' ').split(d.field).join(' ');
+  const e = d.escape;
+  const esc = (code: string, fallback: string): string => (e === '' ? fallback : `${e}${code}${e}`);
+  const std: Record<string, string> = { '^': d.component, '~': d.repetition, '\\': e, '&': d.subcomponent };
   let out = '';
   for (const c of text) {
-    if (c === d.field) out += `${d.escape}F${d.escape}`;
-    else if (c === '\r') out += `${d.escape}X0D${d.escape}`;
-    else if (c === '\n') out += `${d.escape}X0A${d.escape}`;
+    if (c === '|' || c === d.field) out += esc('F', ' ');
+    else if (c === '\r') out += esc('X0D', ' ');
+    else if (c === '\n') out += esc('X0A', ' ');
+    else if (std[c] !== undefined && std[c] !== '') out += std[c];
+    else if (c === d.component) out += esc('S', ' ');
+    else if (c === d.repetition) out += esc('R', ' ');
+    else if (c === d.subcomponent) out += esc('T', ' ');
+    else if (c === e) out += esc('E', ' ');
     else out += c;
   }
   return out;

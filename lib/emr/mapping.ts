@@ -15,9 +15,10 @@ export interface FieldMapping {
   /** HL7 position: 'PID-4', 'PID-3.3', 'PV1-3.1', 'OBX-7'. */
   field: string;
   /**
-   * The value is already HL7 text (e.g. a range `11.2~17.2`, where `~` must stay a repetition
-   * separator): written as it is, except that a field separator or line break is escaped so the
-   * segment cannot break. Otherwise the value is plain text and every delimiter is escaped.
+   * The value is already HL7 text, written with the standard delimiters ^ ~ \\ & (e.g. a range
+   * `11.2~17.2`, where `~` must stay a repetition separator): translated to the message's own
+   * delimiters, and a field separator or line break is escaped so the segment cannot break.
+   * Otherwise the value is plain text and every delimiter in it is escaped.
    */
   raw?: boolean;
   /**

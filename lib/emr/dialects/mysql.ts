@@ -24,7 +24,7 @@ export class MysqlAdapter implements EmrAdapter {
     if (!this.pool) {
       const o = this.o;
       const ssl = o.tls === true ? {} : o.tls ? {
-        rejectUnauthorized: o.tls.rejectUnauthorized ?? true, ca: o.tls.ca, cert: o.tls.cert, key: o.tls.key,
+        rejectUnauthorized: o.tls.rejectUnauthorized ?? true, ca: o.tls.ca, cert: o.tls.cert, key: o.tls.key, passphrase: o.tls.passphrase,
       } : undefined;
       this.pool = mysql.createPool({
         host: o.host, port: o.port, database: o.database, user: o.user, password: o.password,
