@@ -455,8 +455,19 @@
     if (state.tab === 'status') return loadStatus();
     return Promise.resolve();
   }
+  /** With a login, decisions are recorded under the user's name: show it instead of the free operator field. */
+  function whoAmI() {
+    if (!token()) return;
+    api('GET', '../settings').then(function (st) {
+      var name = st && st.user && st.user.username;
+      if (!name) return;
+      $('#user').textContent = name;
+      op.parentNode.hidden = true;
+    }).catch(function () { /* older runtimes: keep the operator field */ });
+  }
   function start() {
     applyLang();
+    whoAmI();
     var tab = (location.hash || '#images').slice(1);
     selectTab(['images', 'status', 'messages'].indexOf(tab) >= 0 ? tab : 'images');
     clearInterval(state.timer);
