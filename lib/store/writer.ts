@@ -245,7 +245,12 @@ export class Writer {
     const op = op0.autoKey ? { ...op0, key: idempotencyKey(op0.cols.text) } : op0;
     if (op.key) {
       const prior = st.idemGet.get(op.destination, op.key) as { message_id: number; state: string } | undefined;
-      if (prior && prior.message_id !== op.id && (prior.state === 'queued' || prior.state === 'delivered')) {
+      if (prior && prior.message_id === op.id && (prior.state === 'queued' || prior.state === 'delivered')) {
+        // the same stored message offered again (e.g. wired back by mistake): not a second delivery
+        st.history.run(op.id, op.at, 'duplicate', op.actor, op.destination, null, `already ${prior.state}`);
+        return { messageId: op.id, seq: null, duplicate: true, originalId: op.id, key: op.key };
+      }
+      if (prior && (prior.state === 'queued' || prior.state === 'delivered')) {
         st.insertMessage.run(this.row(op.id, op.cols, 'duplicate', op.at, op.destination, op.key, op.meta, prior.message_id));
         st.history.run(op.id, op.at, 'duplicate', op.actor, op.destination, null, `of #${prior.message_id} (${prior.state})`);
         return { messageId: op.id, seq: null, duplicate: true, originalId: prior.message_id, key: op.key };

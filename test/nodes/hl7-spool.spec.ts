@@ -72,7 +72,7 @@ describe('hl7-spool node', () => {
   let store: Store;
 
   before((done) => { helper.startServer(done); });
-  after((done) => { helper.stopServer(done); });
+  after((done) => { helper.settings({}); helper.stopServer(done); });
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mgs-spool-'));
     helper.settings({ mgsDataDir: dir });

@@ -130,6 +130,14 @@ describe('store: message store and spool queue', () => {
     assert.deepEqual([n1.duplicate, n2.duplicate], [false, false]);
   });
 
+  it('the same stored row offered again is not queued twice (and keeps its status)', async () => {
+    const a = await store.enqueue({ destination: 'emr', text: RESULT, key: 'auto' });
+    const again = await store.enqueue({ destination: 'emr', text: RESULT, key: 'auto', messageId: a.messageId });
+    assert.deepEqual([again.duplicate, again.originalId, again.seq], [true, a.messageId, null]);
+    assert.equal(store.spoolStats('emr')[0].depth, 1);
+    assert.equal(store.getMessage(a.messageId)!.status, 'spooled');
+  });
+
   it('two copies in one commit: the second is the duplicate', async () => {
     const [a, b] = await Promise.all([RESULT, RESULT].map((t) => store.enqueue({ destination: 'emr', text: t, key: 'auto' })));
     assert.deepEqual([a.duplicate, b.duplicate, b.originalId], [false, true, a.messageId]);
