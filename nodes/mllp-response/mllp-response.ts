@@ -72,18 +72,12 @@ export = function (RED: NodeAPI): void {
 
     node.on('input', (msg: ResponseMsg, _send, done) => {
       try {
-        // An error this node raised, coming back through a Catch node, is not raised again (no loop).
-        const ownError = msg.error?.source?.id === node.id;
         const ref = msg._session;
         if (!ref || ref.type !== 'mllp' || typeof ref.id !== 'string' || ref.id === '') {
-          if (ownError) { done(); return; }
           throw new GatewayError('MLLP_NO_SESSION');
         }
         const s = findSession(ref.id);
-        if (!s || s.state === 'closed') {
-          if (ownError) { done(); return; }
-          throw new GatewayError('MLLP_SESSION_CLOSED', { id: ref.id });
-        }
+        if (!s || s.state === 'closed') throw new GatewayError('MLLP_SESSION_CLOSED', { id: ref.id });
         if (s.state === 'replied') {
           if (s.repliedBy !== 'immediate') {
             node.warn(`[MLLP_ALREADY_REPLIED] ${RED._('gateway.errors.MLLP_ALREADY_REPLIED', { by: s.repliedBy ?? '' })}`);
@@ -110,6 +104,12 @@ export = function (RED: NodeAPI): void {
         }
         done();
       } catch (err) {
+        if (msg.error?.source?.id === node.id) {
+          // Failing again on a message whose error this node raised: reported once already, no loop.
+          node.debug(`not reported again: ${(err as Error).message}`);
+          done();
+          return;
+        }
         reportFailure(RED, node, err instanceof TypeError ? new GatewayError('CONFIG_INVALID', { detail: err.message }) : err, msg, done);
       }
     });
