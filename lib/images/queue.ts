@@ -227,6 +227,16 @@ export class ImageQueue extends EventEmitter {
           barcode: info.barcode, device: info.device, observed_at: info.observedAt, message_at: at, updated_at: at,
           context: input.context ? JSON.stringify(input.context) : null,
         };
+        // The MG resends a message whose ACK it did not get: the same text for the same image is one entry.
+        const resent = this.db.prepare('SELECT id FROM image WHERE match_key = ? AND obx_index = ? AND hl7 = ? ORDER BY id LIMIT 1')
+          .get(matchKey(img.name), img.obxIndex, input.hl7) as Row | undefined;
+        if (resent) {
+          this.addEvent(resent.id as number, input.actor, 'duplicate-message', { controlId: info.controlId });
+          const f = files.get(img.obxIndex);
+          if (f) { fs.rmSync(f, { force: true }); files.delete(img.obxIndex); }
+          ids.push(resent.id as number);
+          continue;
+        }
         const waiting = img.source === 'ed' ? undefined : this.db.prepare(
           "SELECT id FROM image WHERE match_key = ? AND state = 'awaiting-message' ORDER BY id LIMIT 1").get(matchKey(img.name)) as Row | undefined;
         let id: number;

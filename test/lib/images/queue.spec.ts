@@ -68,6 +68,19 @@ describe('lib/images queue', () => {
     assert.deepEqual(q.list().map((x) => [x.name, x.state]), [['E031-000201.jpg', 'awaiting-file'], ['E031-000200.jpg', 'awaiting-message']]);
   });
 
+  it('a message sent again (its ACK was lost) is recognised: one entry, one file', () => {
+    const hl7 = caseFile('01-mllp-split-large-ed-image', 'input.hl7').toString('latin1');
+    const [a] = q.addMessage({ hl7, actor: 'mllp' });
+    const [b] = q.addMessage({ hl7, actor: 'mllp' });
+    assert.equal(b.id, a.id);
+    assert.equal(q.list().length, 1);
+    assert.equal(fs.readdirSync(q.incomingDir).length, 1);
+    const [c] = q.addMessage({ hl7: imageMessage('E031-000900.jpg'), actor: 'mllp' });
+    const [d] = q.addMessage({ hl7: imageMessage('E031-000900.jpg'), actor: 'mllp' });
+    assert.equal(d.id, c.id);
+    assert.deepEqual(q.events(c.id).map((x) => x.action), ['message', 'duplicate-message']);
+  });
+
   it('one message naming two images gives two entries', () => {
     const hl7 = imageMessage('E031-000300.jpg', '', ['OBX|2|ST|02|ECG|E031-000301.png||||||R||P|']);
     const es = q.addMessage({ hl7, actor: 'mllp' });
