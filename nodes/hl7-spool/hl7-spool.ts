@@ -105,6 +105,15 @@ function errorInfo(e: unknown): ErrorInfo & { subCode?: string } {
   return { code: 'DELIVERY_FAILED', message: String(e) };
 }
 
+/** What the EMR side reports about a delivery, kept in the message's history (case 23: the MSH-10 it was forwarded with). */
+function outcomeDetail(msg: SpoolMsg): string | null {
+  const m = msg as { mllpOut?: { controlId?: unknown }; emrWrite?: { rows?: unknown } };
+  const parts: string[] = [];
+  if (typeof m.mllpOut?.controlId === 'string' && m.mllpOut.controlId) parts.push(`MSH-10 ${m.mllpOut.controlId}`);
+  if (typeof m.emrWrite?.rows === 'number') parts.push(`${m.emrWrite.rows} rows`);
+  return parts.length ? parts.join(', ') : null;
+}
+
 /** Compact age for the status line: 45s, 3m, 2h, 4d. */
 function age(ms: number): string {
   const s = Math.max(0, Math.floor(ms / 1000));
@@ -298,13 +307,13 @@ export = function (RED: NodeAPI): void {
         store: { id: row.messageId }, error };
     }
 
-    async function recordDelivered(seq: number, attempt: number): Promise<void> {
+    async function recordDelivered(seq: number, attempt: number, detail: string | null): Promise<void> {
       localNextAt.delete(seq);
       transientFailures = 0;
       lastFailure = null;
       unrecorded.add(seq);
       try {
-        await store.delivered(seq, attempt, actor);
+        await store.delivered(seq, attempt, actor, detail);
         unrecorded.delete(seq);
       } catch (err) {
         reportFailure(RED, node, err, {});   // stays in `unrecorded`: not sent again by this process
@@ -322,14 +331,14 @@ export = function (RED: NodeAPI): void {
         if (f) {
           clearTimeout(f.timer);
           inflight.delete(tag.id);
-          void recordDelivered(tag.id, f.attempt);
+          void recordDelivered(tag.id, f.attempt, outcomeDetail(msg));
           return;
         }
         // a success after its time-out: the destination has it, so it must not be sent again
         let entry: (SpoolEntry & { state: string }) | undefined;
         try { entry = store.spoolEntry(tag.id); } catch { entry = undefined; }
         if (entry && entry.destination === dest) {
-          void recordDelivered(tag.id, typeof tag.attempt === 'number' ? tag.attempt : entry.attempts);
+          void recordDelivered(tag.id, typeof tag.attempt === 'number' ? tag.attempt : entry.attempts, outcomeDetail(msg));
         } else {
           node.debug(`outcome for #${tag.id} ignored: no longer queued`);
         }

@@ -110,8 +110,10 @@ describe('hl7-spool node', () => {
     assert.deepEqual(d.obx, obx);
     assert.equal(d._session, undefined);
 
+    d.mllpOut = { controlId: 'MGS00042' };   // as mllp out reports the MSH-10 it forwarded with
     helper.getNode('s1').receive(d);   // the outcome: success
     await until('s1', () => store.getMessage(s.store.id)!.status === 'delivered');
+    assert.equal(store.getMessage(s.store.id)!.history.at(-1)!.detail, 'MSH-10 MGS00042');
     assert.equal(store.spoolStats('emr')[0].depth, 0);
   });
 
