@@ -36,6 +36,12 @@ export function isAckCode(code: unknown): code is AckCode {
   return typeof code === 'string' && ACK_CODES.has(code);
 }
 
+/** MSA-1 of an ACK text ('' when there is no MSA). */
+export function ackCodeOf(text: string): string {
+  const m = /(?:^|[\r\n])MSA(.)([A-Z]{2})(?:\1|[\r\n]|$)/.exec(text);
+  return m ? m[2] : '';
+}
+
 /** The ACK for `request` as msg.ack asks (AA when nothing is asked). Throws TypeError for a bad msg.ack. */
 export function ackFor(request: string, ack?: AckRequest): string {
   const code = ack?.code ?? 'AA';

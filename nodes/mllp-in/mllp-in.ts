@@ -4,7 +4,7 @@ import { GatewayError } from '../../lib/errors';
 import { buildAck } from '../../lib/hl7/ack';
 import { DEFAULT_MAX_FRAME_SIZE } from '../../lib/mllp/framer';
 import { frameNak, nakText, readFrame, type InboundFrame, type Nak } from '../../lib/mllp/inbound';
-import { nakForError, type ErrorLike } from '../../lib/mllp/replies';
+import { ackCodeOf, nakForError, type ErrorLike } from '../../lib/mllp/replies';
 import { MllpServer, type MllpConnection, type MllpExchange, type OversizeInfo } from '../../lib/mllp/server';
 import { FrameReply, MllpSession, registerSession } from '../../lib/mllp/sessions';
 import { reportConfigFailure } from '../shared/config-failure';
@@ -161,6 +161,8 @@ export = function (RED: NodeAPI): void {
         let set = sessionsByConn.get(conn);
         if (!set) { set = new Set(); sessionsByConn.set(conn, set); }
         set.add(session);
+        const open = set;
+        session.onSettled(() => { open.delete(session); tracker?.forget(session.id); });
         const msg: MllpInMsg = {
           _msgid: RED.util.generateId(),
           payload: m.text,
@@ -183,7 +185,7 @@ export = function (RED: NodeAPI): void {
             replyFromReceiver(session, buildAck(m.text, { code: 'AE', text, errors: [{ code: '207', text }] }), 'timeout');
             node.warn(`[AE] ${RED._('mllp-in.warn.nak', { code: 'AE', message: ref(m.hl7), reason: 'MLLP_TIMEOUT' })}`);
           }, opts.replyTimeoutMs);
-          session.onSettled(() => { clearTimeout(timer); tracker?.forget(session.id); set?.delete(session); });
+          session.onSettled(() => clearTimeout(timer));
           if (tracker) {
             tracker.watch(session.id, (error) => {
               if (session.state !== 'open') return;
@@ -192,8 +194,10 @@ export = function (RED: NodeAPI): void {
                 return;
               }
               const e = error as ErrorLike;
-              replyFromReceiver(session, nakForError(m.text, e), 'complete', () => nakForError(m.text, e, true));
-              node.warn(`[AE] ${RED._('mllp-in.warn.nak', { code: 'AE', message: ref(m.hl7), reason: e.code ?? 'error' })}`);
+              const nak = nakForError(m.text, e);
+              replyFromReceiver(session, nak, 'complete', () => nakForError(m.text, e, true));
+              const code = ackCodeOf(nak);
+              node.warn(`[${code}] ${RED._('mllp-in.warn.nak', { code, message: ref(m.hl7), reason: e.code ?? 'error' })}`);
             });
           }
         }

@@ -3,7 +3,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { GatewayError, isGatewayError } from '../../lib/errors';
 import { buildAck } from '../../lib/hl7/ack';
 import { peekMsh } from '../../lib/hl7/peek';
-import { ackFor, nakForError, type AckRequest, type ErrorLike } from '../../lib/mllp/replies';
+import { ackCodeOf, ackFor, nakForError, type AckRequest, type ErrorLike } from '../../lib/mllp/replies';
 import { findSession, type MllpSession } from '../../lib/mllp/sessions';
 import { reportConfigFailure } from '../shared/config-failure';
 import { reportFailure } from '../shared/report';
@@ -56,7 +56,7 @@ export = function (RED: NodeAPI): void {
       }
       if (msg.error) {
         const text = nakForError(s.request, msg.error, codeOnly);
-        return { reply: text, code: peekAckCode(text), reason: msg.error.code ?? 'error' };
+        return { reply: text, code: ackCodeOf(text), reason: msg.error.code ?? 'error' };
       }
       if (fixed !== 'auto') {
         const nak = fixed !== 'AA';
@@ -115,12 +115,6 @@ export = function (RED: NodeAPI): void {
     });
 
     node.on('close', (_removed: boolean, done: () => void) => { node.status({}); done(); });
-  }
-
-  /** MSA-1 of a reply text. */
-  function peekAckCode(text: string): string {
-    const m = /(?:^|\r)MSA.([A-Z]{2})/.exec(text);
-    return m ? m[1] : '';
   }
 
   RED.nodes.registerType('mllp-response', MllpResponseNode);

@@ -5,6 +5,7 @@ import { GatewayError } from '../../../lib/errors';
 import { Hl7Message } from '../../../lib/hl7/message';
 import { composeReply, frameNak, readFrame } from '../../../lib/mllp/inbound';
 import { getMshField, setMshField } from '../../../lib/mllp/outbound';
+import { ackCodeOf, ackFor, nakForError } from '../../../lib/mllp/replies';
 import { MllpConnection } from '../../../lib/mllp/server';
 import { FrameReply, MllpSession, findSession, registerSession } from '../../../lib/mllp/sessions';
 import { caseFile } from '../../helpers/paths';
@@ -218,3 +219,33 @@ describe('lib/mllp/sessions', () => {
     assert.equal(written.length, 1);
   });
 });
+
+describe('lib/mllp/replies', () => {
+  const request = caseFile('07-ack-original-mode-fields', 'input_a.hl7').toString('utf8');
+
+  it('ackFor: AA by default, msg.ack code/text/errors otherwise, unknown codes refused', () => {
+    assert.equal(ackCodeOf(ackFor(request)), 'AA');
+    const nak = ackFor(request, { code: 'AE', text: 'held', errors: [{ location: 'PID-3', code: '101' }] });
+    assert.deepEqual([hl7of(nak, 'MSA-1'), hl7of(nak, 'MSA-2'), hl7of(nak, 'MSA-3')], ['AE', 'LAB20261102-00017', 'held']);
+    assert.throws(() => ackFor(request, { code: 'OK' }), TypeError);
+  });
+
+  it('nakForError: ackCode/location/hl7Code from params, "Error: " dropped, AE and 207 by default', () => {
+    const a = nakForError(request, { message: 'Error: lookup failed', code: 'EMR_QUERY_FAILED', params: { ackCode: 'AR', location: 'PID-3', hl7Code: '204' } });
+    const m = Hl7Message.parse(a);
+    assert.deepEqual([m.get('MSA-1'), m.get('MSA-3'), m.get('ERR-2.1'), m.get('ERR-2.3'), m.get('ERR-3.1')], ['AR', 'lookup failed', 'PID', '3', '204']);
+    const b = Hl7Message.parse(nakForError(request, { message: 'TypeError: x is undefined' }));
+    assert.deepEqual([b.get('MSA-1'), b.get('MSA-3'), b.get('ERR-3.1')], ['AE', 'x is undefined', '207']);
+    const c = Hl7Message.parse(nakForError(request, { message: 'Error: 한글', code: 'EMR_UNREACHABLE', params: { ackCode: 'AA' } }, true));
+    assert.deepEqual([c.get('MSA-1'), c.get('MSA-3')], ['AE', 'EMR_UNREACHABLE']);
+  });
+
+  it('ackCodeOf reads MSA-1', () => {
+    assert.equal(ackCodeOf('MSH|^~\\&|a\rMSA|CR|x\r'), 'CR');
+    assert.equal(ackCodeOf('MSH|^~\\&|a\r'), '');
+  });
+});
+
+function hl7of(text: string, path: string): string {
+  return Hl7Message.parse(text).get(path) ?? '';
+}
