@@ -120,14 +120,16 @@ export class MllpClient extends EventEmitter {
   send(message: string | Buffer, opts: SendOptions = {}): Promise<MllpReply> {
     return new Promise<MllpReply>((resolve, reject) => {
       if (this.stateValue === 'closed') { reject(this.notConnected('client closed')); return; }
-      if (this.stateValue === 'waiting') {
+      if (this.stateValue === 'waiting' && this.failures > 0) {
+        // The peer is unreachable: fail at once (the caller's spool retries) instead of piling up.
         reject(this.notConnected(this.lastError?.message ?? 'reconnecting'));
         return;
       }
       const bytes = typeof message === 'string' ? encodeText(message, opts.charset ?? this.options.charset) : message;
       const controlId = opts.controlId ?? peekMsh(typeof message === 'string' ? message : message.toString('latin1'))?.controlId ?? '';
       this.queue.push({ bytes, controlId, timeoutMs: opts.timeoutMs ?? this.options.ackTimeoutMs, resolve, reject });
-      if (this.stateValue === 'idle') this.open(); else this.pump();
+      // Idle, or waiting after the peer merely closed a good connection (some close after every ACK): open now.
+      if (this.stateValue === 'idle' || this.stateValue === 'waiting') this.open(); else this.pump();
     });
   }
 

@@ -262,6 +262,15 @@ describe('lib/mllp/client (case 23 against a fake downstream)', () => {
     assert.equal((await c.send(m2)).controlId, 'MGS-0002');
   });
 
+  it('a peer that closes after every ACK: the next message reconnects at once', async () => {
+    const c = await setup((s, ctrl, prev) => { ok(s, ctrl, prev, 0); s.end(); }, { reconnectMinMs: 5000 });
+    assert.equal((await c.send(m1)).controlId, 'MGS-0001');
+    while (c.state !== 'waiting') await new Promise((r) => c.once('state', r));
+    const t0 = Date.now();
+    assert.equal((await c.send(m2)).controlId, 'MGS-0002');
+    assert.ok(Date.now() - t0 < 2000);
+  });
+
   it('close() fails what is pending and stops', async () => {
     const c = await setup(() => { /* never answers */ });
     const p = c.send(m1).then(() => undefined, (e: GatewayError) => e);
