@@ -5,10 +5,15 @@ import { GatewayError } from '../../lib/errors';
 /** Status dots used by every node; texts are catalog keys, translated by the editor. */
 export const STATUS_FAILED = { fill: 'red', shape: 'ring', text: 'gateway.status.failed' } as const;
 
-/** Turns a domain error into an Error whose own `code` property Catch nodes see as msg.error.code. */
+/**
+ * Turns a domain error into an Error whose own `code` property Catch nodes see as msg.error.code. The runtime
+ * copies only message, source, code, stack and cause into msg.error, so the parameters (location, hl7Code,
+ * ackCode: what `mllp response` builds its NAK from) travel as msg.error.cause.params.
+ */
 export function toCatchable(RED: NodeAPI, err: unknown): Error {
   if (err instanceof GatewayError) {
-    return Object.assign(new Error(RED._(`gateway.errors.${err.code}`, err.params)), { code: err.code, params: err.params });
+    const cause = { code: err.code, params: err.params };
+    return Object.assign(new Error(RED._(`gateway.errors.${err.code}`, err.params)), { code: err.code, params: err.params, cause });
   }
   return err instanceof Error ? err : new Error(String(err));
 }
