@@ -78,11 +78,11 @@ function emrMessages(dataDir: string | undefined): number | null {
 
 /** Fills the spool with `backlog` results while the EMR is down, brings it back and times the drain. */
 export async function drainBacklog(sut: Sut, backlog: number, destinations: string[], ctx: Context): Promise<DrainResult> {
-  const quick = ctx.options.quick;
+  const caps = ctx.options.caps;
   await setEmr(sut, 'down');
   ctx.log(`  EMR down; filling the spool with ${backlog} results`);
   const fill = await runLoad({
-    port: sut.port, conns: 10, pipeline: 10, count: backlog, maxSeconds: quick ? 60 : 150, timeoutMs: 10000,
+    port: sut.port, conns: 10, pipeline: 10, count: backlog, maxSeconds: caps.fill, timeoutMs: 10000,
     template: RESULT_UNIQUE, match: 'order', check: expectResultAck, progress: true,
   });
   const before = emrMessages(sut.dataDir);
@@ -93,7 +93,7 @@ export async function drainBacklog(sut: Sut, backlog: number, destinations: stri
   const cpu0 = cpuSeconds(sut.pid);
   const t0 = performance.now();
   await setEmr(sut, 'up');
-  const capMs = (quick ? 60 : 120) * 1000;
+  const capMs = caps.drain * 1000;
   let firstAt: number | null = null;
   let depth = q0.depth;
   let lastLog = t0;

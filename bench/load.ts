@@ -44,6 +44,8 @@ export interface LoadOptions {
   warmup?: number;
   /** Stop issuing new measured messages after this long (the run stays bounded on a slow system). */
   maxSeconds?: number;
+  /** The same for the warm-up (default: the smaller of 2 s and maxSeconds). */
+  warmupSeconds?: number;
   /** A message without a reply after this long is an error; its connection is dropped and reopened. */
   timeoutMs?: number;
   /** HL7 text; `{{ID}}` is replaced by a unique id per message, `{{SEQ}}` by a sequence number. */
@@ -211,7 +213,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     return { sock, deframer: new Deframer(), inflight: new Map<string, number>(), alive: sock !== null };
   }));
 
-  async function phase(total: number, measured: boolean): Promise<Omit<LoadResult, 'conns' | 'pipeline' | 'count' |
+  async function phase(total: number, measured: boolean, capSeconds: number): Promise<Omit<LoadResult, 'conns' | 'pipeline' | 'count' |
     'connectFailures' | 'reconnects' | 'clientCpuMs' | 'warmupErrors'>> {
     const lat = new Float64Array(Math.max(1, total));
     let nLat = 0, sumLat = 0;
@@ -221,7 +223,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     let issued = 0;
     let inflightTotal = 0;
     const t0 = performance.now();
-    const stopIssuingAt = o.maxSeconds > 0 ? t0 + o.maxSeconds * 1000 : Infinity;
+    const stopIssuingAt = capSeconds > 0 ? t0 + capSeconds * 1000 : Infinity;
     let lastProgress = t0;
 
     return await new Promise((resolve) => {
@@ -351,7 +353,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 
   let warmupErrors = 0;
   if (o.warmup > 0) {
-    const w = await phase(o.warmup, false);
+    const w = await phase(o.warmup, false, o.warmupSeconds ?? (o.maxSeconds > 0 ? Math.min(2, o.maxSeconds) : 2));
     warmupErrors = w.errors;
     // a connection lost during the warm-up is reopened, so the measured phase runs with all K
     await Promise.all(conns.filter((c) => !c.alive).map(async (c) => {
@@ -364,7 +366,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   }
   o.onMeasureStart?.();
   const cpu0 = process.cpuUsage();
-  const r = await phase(o.count, true);
+  const r = await phase(o.count, true, o.maxSeconds);
   const cpu = process.cpuUsage(cpu0);
   o.onMeasureEnd?.();
   for (const c of conns) c.sock?.destroy();

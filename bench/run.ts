@@ -54,7 +54,12 @@ export interface Options {
   out: string;
   /** The gateway flow of the MGS scenarios (default flows/gateway.json). */
   flow: string;
+  /** Time caps in seconds: each load shape, the wait for delivery after a result shape, the backlog fill, the drain. */
+  caps: { shape: number; settle: number; fill: number; drain: number };
 }
+
+const FULL_CAPS: Options['caps'] = { shape: 10, settle: 10, fill: 120, drain: 120 };
+const QUICK_CAPS: Options['caps'] = { shape: 2, settle: 2, fill: 30, drain: 30 };
 
 const FULL_SHAPES: Shape[] = [
   { key: '1', label: 'lock-step, 1 conn', conns: 1, pipeline: 1, count: 10000, warmup: 2000, maxSeconds: 10 },
@@ -65,19 +70,19 @@ const FULL_SHAPES: Shape[] = [
 
 function shapesFor(o: Options): Shape[] {
   const all = o.quick
-    ? FULL_SHAPES.map((s) => ({ ...s, count: Math.round(s.count / 5), warmup: Math.round(s.warmup / 4), maxSeconds: 4 }))
-    : FULL_SHAPES;
+    ? FULL_SHAPES.map((s) => ({ ...s, count: Math.round(s.count / 5), warmup: Math.round(s.warmup / 4), maxSeconds: o.caps.shape }))
+    : FULL_SHAPES.map((s) => ({ ...s, maxSeconds: o.caps.shape }));
   return all.filter((s) => !o.shapes || o.shapes.has(s.key));
 }
 
 function parseArgs(argv: string[]): Options {
   const o: Options = { quick: false, only: null, shapes: null, backlog: 0, profile: false, keep: false,
-    out: path.join(repoRoot, 'bench', 'results', 'latest.json'), flow: DEFAULT_FLOW };
+    out: path.join(repoRoot, 'bench', 'results', 'latest.json'), flow: DEFAULT_FLOW, caps: FULL_CAPS };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = (): string => { const v = argv[++i]; if (v === undefined) throw new Error(`missing value for ${a}`); return v; };
     switch (a) {
-      case '--quick': o.quick = true; break;
+      case '--quick': o.quick = true; o.caps = QUICK_CAPS; break;
       case '--only': o.only = new Set(next().split(',').map((s) => s.trim()).filter(Boolean)); break;
       case '--shapes': o.shapes = new Set(next().split(',').map((s) => s.trim()).filter(Boolean)); break;
       case '--backlog': o.backlog = Number(next()); break;
@@ -92,17 +97,17 @@ function parseArgs(argv: string[]): Options {
       default: throw new Error(`unknown option ${a}\n${usage()}`);
     }
   }
-  if (!o.backlog) o.backlog = o.quick ? 20000 : 100000;
+  if (!o.backlog) o.backlog = o.quick ? 10000 : 100000;
   if (o.only) for (const k of o.only) if (!scenarios.some((s) => s.key === k)) throw new Error(`unknown scenario ${k}`);
   return o;
 }
 
 function usage(): string {
   return ['usage: node dist/bench/run.js [options]   (npm run bench -- [options])',
-    '  --quick            smaller counts and 4 s caps (about 1-2 minutes in all)',
+    '  --quick            smaller counts and 2 s caps, a 10,000-message backlog (a few minutes in all)',
     `  --only a,b         scenarios: ${scenarios.map((s) => s.key).join(', ')}`,
     `  --shapes a,b       load shapes: ${FULL_SHAPES.map((s) => s.key).join(', ')} (conns, or conns x in-flight)`,
-    '  --backlog N        messages in the backlog to drain (default 100000, quick 20000)',
+    '  --backlog N        messages in the backlog to drain (default 100000, quick 10000)',
     '  --profile          run the MGS gateway with --cpu-prof (profiles under bench/results/profiles/)',
     '  --keep             keep the temporary data directories',
     '  --flow FILE        the gateway flow for mgs-result, mgs-request, mgs-drain (default flows/gateway.json)',
@@ -261,7 +266,8 @@ async function main(): Promise<void> {
   const ts = targets(rows, drain);
   const header = `MGS bench ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC — ${m.cores} cores (${m.cpu}), ` +
     `Node ${m.node}, Linux ${m.kernel}, data on ${fsType(workDir)}${o.quick ? ', --quick' : ''}; load generator on the same machine`;
-  const report = [header, '', table(rows), '', drain ? drainLine(drain) : '', '', targetTable(ts),
+  const report = [header, ...(path.resolve(o.flow) !== DEFAULT_FLOW ? [`flow: ${path.relative(repoRoot, o.flow)}`] : []), '',
+    rows.length ? table(rows) : '', '', drain ? drainLine(drain) : '', '', targetTable(ts),
     ...(skipped.length ? ['', ...skipped.map((s) => `skipped ${s.system}: ${s.reason.split('\n')[0]}`)] : [])]
     .filter((l, i, a) => !(l === '' && a[i - 1] === '')).join('\n');
   console.log(report);

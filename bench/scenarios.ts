@@ -105,18 +105,18 @@ export const scenarios: Scenario[] = [
       nodeArgs: ctx.nodeArgs('mgs-result') }),
     // delivery to the demo EMR runs behind the ACK: note how far behind it is when the shape ends, and give it
     // a short while to catch up before the next shape
-    afterShape: async (sut, row) => {
+    afterShape: async (sut, row, ctx) => {
       const s0 = await spoolDepth(sut);
       if (s0 === null) { row.note = '(spool not observed)'; return; }
       const t0 = Date.now();
       let depth = s0;
-      while (depth > 0 && Date.now() - t0 < 10000) {
+      while (depth > 0 && Date.now() - t0 < ctx.options.caps.settle * 1000) {
         await new Promise((r) => setTimeout(r, 250));
         depth = (await spoolDepth(sut)) ?? depth;
       }
       row.note = s0 === 0 ? '(EMR delivery kept up)'
         : `(EMR delivery ${s0} behind at the last ACK${depth === 0 ? `, caught up in ${((Date.now() - t0) / 1000).toFixed(1)} s`
-          : `, ${depth} after 10 s more`})`;
+          : `, ${depth} ${ctx.options.caps.settle} s later`})`;
     },
   },
   {
