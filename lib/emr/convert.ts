@@ -172,3 +172,17 @@ export function isDuplicateKey(err: unknown, dialect: Dialect): boolean {
 export function closedError(): GatewayError {
   return new GatewayError('EMR_UNREACHABLE', { detail: 'the EMR connection is closed', hl7Code: '207', ackCode: 'AE' });
 }
+
+/** How long close() waits for a pool to end before returning (a pending connect may hold it up to its time-out). */
+export const CLOSE_GRACE_MS = 2000;
+
+/** Wait for `ending`, but no longer than CLOSE_GRACE_MS: a redeploy must not hang on a dead EMR. */
+export async function boundedClose(ending: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const grace = new Promise<void>((resolve) => { timer = setTimeout(resolve, CLOSE_GRACE_MS); timer.unref(); });
+  try {
+    await Promise.race([ending.then(() => undefined, () => undefined), grace]);
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}

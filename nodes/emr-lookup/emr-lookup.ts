@@ -12,7 +12,7 @@ import { isSafeIdentifier } from '../../lib/emr/named-params';
 import { withTimeout } from '../../lib/emr/timeout';
 import { GatewayError } from '../../lib/errors';
 import { reportConfigFailure } from '../shared/config-failure';
-import { catchable, configNumber, emrConnection } from '../shared/emr';
+import { configNumber, emrConnection } from '../shared/emr';
 import { reportFailure } from '../shared/report';
 
 /** Editor configuration (property names are what flow files carry). */
@@ -88,7 +88,7 @@ export = function (RED: NodeAPI): void {
       options = readConfig(config);
     } catch (err) {
       const cancel = reportConfigFailure(RED, node, err);
-      node.on('input', (msg, _send, done) => reportFailure(RED, node, catchable(RED, err), msg, done));
+      node.on('input', (msg, _send, done) => reportFailure(RED, node, err, msg, done));
       node.on('close', (_removed: boolean, done: () => void) => { cancel(); done(); });
       return;
     }
@@ -106,7 +106,7 @@ export = function (RED: NodeAPI): void {
           send(msg);
           done();
         } catch (err) {
-          reportFailure(RED, node, catchable(RED, err), msg, done);
+          reportFailure(RED, node, err, msg, done);
           if (isGatewayError(err, 'EMR_NOT_FOUND') || isGatewayError(err, 'EMR_NO_BARCODE')) {
             // the EMR answered: not an outage, so no red ring
             node.status({ fill: 'yellow', shape: 'ring', text: `emr-lookup.status.${err.code === 'EMR_NOT_FOUND' ? 'notFound' : 'noBarcode'}` });

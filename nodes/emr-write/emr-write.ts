@@ -11,7 +11,7 @@ import {
 } from '../../lib/emr/write';
 import type { ParamSpec } from '../../lib/emr/mapping';
 import { reportConfigFailure } from '../shared/config-failure';
-import { catchable, configNumber, emrConnection } from '../shared/emr';
+import { configNumber, emrConnection } from '../shared/emr';
 import { reportFailure, toCatchable } from '../shared/report';
 
 /** Editor configuration (property names are what flow files carry). */
@@ -82,7 +82,7 @@ export = function (RED: NodeAPI): void {
       const cancel = reportConfigFailure(RED, node, err);
       node.on('input', (msg0, send, done) => {
         const msg = msg0 as WriteMsg;
-        if (!msg.spool || typeof msg.spool !== 'object') { reportFailure(RED, node, catchable(RED, err), msg, done); return; }
+        if (!msg.spool || typeof msg.spool !== 'object') { reportFailure(RED, node, err, msg, done); return; }
         const e = toCatchable(RED, err) as Error & { code?: string };
         msg.error = { code: e.code ?? 'EMR_BAD_CONFIG', message: e.message };
         send([null, msg]);
@@ -120,7 +120,7 @@ export = function (RED: NodeAPI): void {
             send([null, msg]);
             done();
           } else {
-            reportFailure(RED, node, catchable(RED, err), msg, done);
+            reportFailure(RED, node, err, msg, done);
           }
         }
       })();

@@ -3,7 +3,6 @@
 import type { Node, NodeAPI } from 'node-red';
 import { GatewayError } from '../../lib/errors';
 import type { EmrAdapter } from '../../lib/emr/adapter';
-import { toCatchable } from './report';
 
 export interface EmrConnectionNode extends Node {
   /** The adapter shared by every user of this connection (created on first use). */
@@ -25,15 +24,4 @@ export function configNumber(v: unknown, name: string, fallback: number, min = 1
   const n = Number(v);
   if (!Number.isFinite(n) || n < min) throw new GatewayError('EMR_BAD_CONFIG', { detail: `${name} must be a number of at least ${min}` });
   return n;
-}
-
-/**
- * toCatchable plus `cause` = the GatewayError itself. A Catch node copies only `code`, `stack` and
- * `cause` of an error into msg.error, and `mllp response` reads the NAK's ackCode, ERR location and
- * hl7Code from msg.error.cause.params.
- */
-export function catchable(RED: NodeAPI, err: unknown): Error {
-  const e = toCatchable(RED, err);
-  if (err instanceof GatewayError && e !== err) Object.defineProperty(e, 'cause', { value: err, enumerable: false, writable: true, configurable: true });
-  return e;
 }

@@ -8,7 +8,7 @@
 import sql = require('mssql');
 import { GatewayError } from '../../errors';
 import type { EmrAdapter, EmrSession, ExecuteOptions, ExecuteResult, NamedParams, ResolvedEmrOptions, Row } from '../adapter';
-import { bindValue, closedError, convertRow, decimalValue, isDuplicateKey, mapDbError } from '../convert';
+import { bindValue, boundedClose, closedError, convertRow, decimalValue, isDuplicateKey, mapDbError } from '../convert';
 import { bindValues, isSafeIdentifier, translateNamedParams } from '../named-params';
 
 type Parent = sql.ConnectionPool | sql.Transaction;
@@ -189,7 +189,7 @@ export class MssqlAdapter implements EmrAdapter {
     const pending = this.connecting;
     const pool = this.pool;
     this.pool = undefined;
-    if (pending) await pending.then((p) => p.close(), () => undefined);
-    else if (pool) await pool.close();
+    if (pending) await boundedClose(pending.then((p) => p.close()));
+    else if (pool) await boundedClose(pool.close());
   }
 }

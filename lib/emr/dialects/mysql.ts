@@ -7,7 +7,7 @@
 import mysql = require('mysql2/promise');
 import { GatewayError } from '../../errors';
 import type { EmrAdapter, EmrSession, ExecuteOptions, ExecuteResult, NamedParams, ResolvedEmrOptions, Row } from '../adapter';
-import { bindValue, closedError, convertRow, isDuplicateKey, mapDbError } from '../convert';
+import { bindValue, boundedClose, closedError, convertRow, isDuplicateKey, mapDbError } from '../convert';
 import { bindValues, isSafeIdentifier, translateNamedParams } from '../named-params';
 
 type Runner = mysql.Pool | mysql.PoolConnection;
@@ -147,6 +147,6 @@ export class MysqlAdapter implements EmrAdapter {
     this.closed = true;
     const pool = this.pool;
     this.pool = undefined;
-    if (pool) await pool.end();
+    if (pool) await boundedClose(pool.end());
   }
 }

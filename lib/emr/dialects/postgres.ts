@@ -3,7 +3,7 @@
 import pg = require('pg');
 import { GatewayError } from '../../errors';
 import type { EmrAdapter, EmrSession, ExecuteOptions, ExecuteResult, NamedParams, ResolvedEmrOptions, Row } from '../adapter';
-import { bindValue, closedError, convertRow, decimalValue, isDuplicateKey, mapDbError, naiveTimestamp } from '../convert';
+import { bindValue, boundedClose, closedError, convertRow, decimalValue, isDuplicateKey, mapDbError, naiveTimestamp } from '../convert';
 import { bindValues, isSafeIdentifier, translateNamedParams } from '../named-params';
 
 const OID = { INT8: 20, NUMERIC: 1700, DATE: 1082, TIMESTAMP: 1114, TIMESTAMPTZ: 1184 } as const;
@@ -168,6 +168,12 @@ export class PostgresAdapter implements EmrAdapter {
     this.closed = true;
     const pool = this.pool;
     this.pool = undefined;
-    if (pool) await pool.end();
+    if (!pool) return;
+    const ending = pool.end();
+    // A connection still being opened (EMR hung) would hold its socket until the connect time-out:
+    // cut it now. pg has no public call for this, hence the guarded look at its internals.
+    const clients = (pool as unknown as { _clients?: Array<{ _connecting?: boolean; connection?: { stream?: { destroy?(): void } } }> })._clients;
+    for (const c of clients ?? []) if (c._connecting) c.connection?.stream?.destroy?.();
+    await boundedClose(ending);
   }
 }
