@@ -241,9 +241,9 @@ describe('mllp-in node', function () {
           assert.deepEqual(err(frames[3]), { loc: 'PID-3', code: '101' });
           assert.equal(got.length, 2);      // D (refused by the flow) and E passed the receiver
         } else {
-          // The runtime copies only message/code/stack/cause of an error into msg.error, so the GatewayError's
-          // params (location PID-3, code 101) do not reach mllp-response this way: a generic 207 with the text.
-          assert.deepEqual(err(frames[3]), { loc: '', code: '207' });
+          // The runtime copies only message/code/stack/cause of an error into msg.error; the GatewayError's
+          // params (location PID-3, code 101) travel as msg.error.cause.params (nodes/shared/report.ts).
+          assert.deepEqual(err(frames[3]), { loc: 'PID-3', code: '101' });
           assert.equal(hl7(frames[3], 'MSA-3'), 'gateway.errors.EMR_NO_BARCODE');
           assert.equal(got.length, 1);      // only E reached the end of the flow
         }
