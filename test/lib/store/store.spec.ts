@@ -319,7 +319,10 @@ describe('store: write failures reject, never resolve', () => {
   });
 
   it('read-only data directory: EACCES (only when not running as root)', async function () {
-    if (process.getuid?.() === 0) this.skip();   // root ignores directory permissions
+    if (process.getuid?.() === 0) {
+      console.log('    skipped: running as root, which ignores directory permissions (the full-disk and bad-path cases above run instead)');
+      this.skip();
+    }
     fs.chmodSync(dir, 0o500);
     try {
       const store = acquireStore(storeFile(dir), { lingerMs: 0 });
