@@ -2,7 +2,7 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { Request, Response } from 'express';
 import {
-  createAdapter, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_POOL_SIZE, DEFAULT_QUERY_TIMEOUT_MS, describeOptions, resolveOptions,
+  createAdapter, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_POOL_SIZE, DEFAULT_QUERY_TIMEOUT_MS, describeOptions, parseEmrUrl, resolveOptions,
   type EmrAdapter, type EmrConnectionOptions, type TlsOptions,
 } from '../../lib/emr/adapter';
 import { ensureDemoEmr } from '../../lib/emr/demo';
@@ -16,7 +16,7 @@ import { toCatchable } from '../shared/report';
 /** Editor configuration (property names are what flow files carry). */
 interface EmrConnectionDef extends NodeDef {
   dialect: Dialect;
-  /** postgres://..., mysql://..., mssql://..., sqlite:/path; `${MGS_EMR_URL}` allowed; empty + sqlite = the demo EMR. */
+  /** postgres://..., mysql://..., mssql://..., sqlite:/path (its scheme decides the dialect); `${MGS_EMR_URL}` allowed; empty + sqlite = the demo EMR. */
   url: string;
   host: string;
   port: string | number;
@@ -81,9 +81,10 @@ export = function (RED: NodeAPI): void {
 
   /** Adapter options from dialog fields; the demo EMR is created when the fields point at it. */
   function optionsOf(node: Node | null, f: ConnectionFields, password: string | undefined): EmrConnectionOptions {
-    const dialect = (f.dialect || 'sqlite') as Dialect;
-    if (!DIALECTS.includes(dialect)) throw new GatewayError('EMR_BAD_CONFIG', { detail: `unknown dialect ${String(dialect)}` });
     const url = substituteEnv(node, String(f.url ?? '')).trim();
+    // A URL names its database by its scheme, so one flow serves the demo (MGS_EMR_URL unset) and a real EMR.
+    const dialect = (url ? parseEmrUrl(url).dialect : undefined) ?? (f.dialect || 'sqlite') as Dialect;
+    if (!DIALECTS.includes(dialect)) throw new GatewayError('EMR_BAD_CONFIG', { detail: `unknown dialect ${String(dialect)}` });
     const o: EmrConnectionOptions = {
       dialect,
       url: url || undefined,

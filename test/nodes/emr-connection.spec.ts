@@ -69,6 +69,10 @@ describe('emr-connection node', function () {
     assert.deepEqual([down.body.ok, down.body.code, down.body.target], [false, 'EMR_UNREACHABLE', `postgres://mgs@127.0.0.1:${port}/emr`]);
     assert.equal(JSON.stringify(down.body).includes('pw'), false);
 
+    // the URL's scheme decides the database, so one flow serves the demo and a real EMR
+    const byUrl = await helper.request().post('/emr-connection/test').send({ dialect: 'sqlite', url: `postgres://mgs@127.0.0.1:${port}/emr` }).expect(200);
+    assert.deepEqual([byUrl.body.ok, byUrl.body.code, byUrl.body.target], [false, 'EMR_UNREACHABLE', `postgres://mgs@127.0.0.1:${port}/emr`]);
+
     const bad = await helper.request().post('/emr-connection/test').send({ dialect: 'oracle' }).expect(200);
     assert.deepEqual([bad.body.ok, bad.body.code], [false, 'EMR_BAD_CONFIG']);
   });
