@@ -72,6 +72,7 @@ module.exports = {
     tours: false,
   },
   diagnostics: { enabled: false },
+  telemetry: { enabled: false, updateNotification: false },
   runtimeState: { enabled: false },
   functionExternalModules: false,
   exportGlobalContextKeys: false,

@@ -24,6 +24,9 @@ function sharedCatalog(lang) {
   return fs.existsSync(f) ? JSON.parse(fs.readFileSync(f, 'utf8')) : {};
 }
 
+// SQL seed files (the demo EMR) are read at run time from beside the compiled lib/emr/demo.js.
+copyDir(path.join(root, 'lib', 'emr', 'sql'), path.join(outDir, 'lib', 'emr', 'sql'));
+
 for (const type of fs.readdirSync(nodesSrc)) {
   const dir = path.join(nodesSrc, type);
   if (type === 'shared' || !fs.statSync(dir).isDirectory()) continue;
