@@ -75,6 +75,8 @@ export interface LoadResult {
   timeouts: number;
   /** Messages lost with a connection that closed or failed. */
   dropped: number;
+  /** Connections the server closed before sending any reply on them (e.g. over its connection limit). */
+  refused: number;
   connectFailures: number;
   reconnects: number;
   /** First few distinct error reasons, for the report. */
@@ -183,6 +185,8 @@ interface Conn {
   /** In flight, oldest first: [id, sentAt]. */
   inflight: Map<string, number>;
   alive: boolean;
+  /** Replies received since this socket was opened (0 at a close = the server refused or dropped it at once). */
+  replies: number;
 }
 
 function connect(host: string, port: number, timeoutMs: number): Promise<net.Socket | null> {
@@ -210,14 +214,14 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const conns: Conn[] = await Promise.all(Array.from({ length: o.conns }, async () => {
     const sock = await connect(o.host, o.port, o.timeoutMs);
     if (!sock) connectFailures++;
-    return { sock, deframer: new Deframer(), inflight: new Map<string, number>(), alive: sock !== null };
+    return { sock, deframer: new Deframer(), inflight: new Map<string, number>(), alive: sock !== null, replies: 0 };
   }));
 
   async function phase(total: number, measured: boolean, capSeconds: number): Promise<Omit<LoadResult, 'conns' | 'pipeline' | 'count' |
     'connectFailures' | 'reconnects' | 'clientCpuMs' | 'warmupErrors'>> {
     const lat = new Float64Array(Math.max(1, total));
     let nLat = 0, sumLat = 0;
-    let sent = 0, ok = 0, naks = 0, mismatches = 0, timeouts = 0, dropped = 0;
+    let sent = 0, ok = 0, naks = 0, mismatches = 0, timeouts = 0, dropped = 0, refused = 0;
     const reasons = new Set<string>();
     const note = (r: string): void => { if (reasons.size < 5) reasons.add(r); };
     let issued = 0;
@@ -233,18 +237,21 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         if (finished) return;
         finished = true;
         clearInterval(sweep);
+        for (const t of timers) clearTimeout(t);
         const seconds = (performance.now() - t0) / 1000;
         const sorted = lat.subarray(0, nLat).sort();
         resolve({
-          sent, ok, errors: sent - ok, naks, mismatches, timeouts, dropped, reasons: [...reasons], seconds,
+          sent, ok, errors: sent - ok, naks, mismatches, timeouts, dropped, refused, reasons: [...reasons], seconds,
           perSecond: seconds > 0 ? ok / seconds : 0,
           p50Ms: percentile(sorted, 50), p90Ms: percentile(sorted, 90), p99Ms: percentile(sorted, 99),
           maxMs: nLat ? sorted[nLat - 1] : null, meanMs: nLat ? sumLat / nLat : null,
         });
       };
+      let pendingReconnects = 0;
+      const timers = new Set<NodeJS.Timeout>();
       const checkDone = (): void => {
         if (inflightTotal > 0) return;
-        if (!mayIssue() || conns.every((c) => !c.alive)) finish();
+        if (!mayIssue() || (pendingReconnects === 0 && conns.every((c) => !c.alive))) finish();
       };
       const fill = (c: Conn): void => {
         if (!c.alive || !c.sock) return;
@@ -271,29 +278,49 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         const ms = performance.now() - sentAt;
         if (nLat < lat.length) { lat[nLat++] = ms; sumLat += ms; }
       };
-      /** Drops a connection: what it had in flight is lost; a fresh one replaces it while there is work left. */
+      /**
+       * Drops a connection: what it had in flight is lost; a fresh one replaces it while there is work left, after a
+       * pause (a device does not hammer a server that just closed on it).
+       */
       const drop = (c: Conn, why: 'timeout' | 'closed'): void => {
         if (!c.alive) return;
         c.alive = false;
         const lost = c.inflight.size;
-        if (why === 'timeout') timeouts += lost; else dropped += lost;
-        if (lost) note(why === 'timeout' ? 'reply timeout' : 'connection closed with messages in flight');
+        if (why === 'timeout') {
+          timeouts += lost;
+          if (lost) note('reply timeout');
+        } else if (c.replies === 0) {
+          refused++;
+          dropped += lost;
+          note('connection closed by the server before any reply (connection limit?)');
+        } else {
+          dropped += lost;
+          if (lost) note('connection closed with messages in flight');
+        }
         inflightTotal -= lost;
         c.inflight.clear();
         c.sock?.destroy();
         c.sock = null;
         if (mayIssue()) {
           reconnects++;
-          void connect(o.host, o.port, o.timeoutMs).then((s) => {
-            if (!s) { connectFailures++; checkDone(); return; }
-            if (finished) { s.destroy(); return; }
-            attach(c, s);
-            fill(c);
-          });
+          const t = setTimeout(() => {
+            timers.delete(t);
+            void connect(o.host, o.port, o.timeoutMs).then((s) => {
+              if (!s) { connectFailures++; pendingReconnects--; checkDone(); return; }
+              pendingReconnects--;
+              if (finished) { s.destroy(); return; }
+              attach(c, s);
+              fill(c);
+              checkDone();
+            });
+          }, 250);
+          timers.add(t);
+          pendingReconnects++;
         }
         checkDone();
       };
       const onFrame = (c: Conn, frame: Buffer): void => {
+        c.replies++;
         let entry: [string, number] | undefined;
         if (o.match === 'order') {
           const first = c.inflight.entries().next();
@@ -320,6 +347,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         c.sock = sock;
         c.deframer = new Deframer();
         c.alive = true;
+        c.replies = 0;
         sock.removeAllListeners('data');
         sock.removeAllListeners('close');
         sock.removeAllListeners('error');
@@ -331,6 +359,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         });
         sock.on('error', () => { /* followed by close */ });
         sock.on('close', () => { if (c.sock === sock) drop(c, 'closed'); });
+        // closed before this phase listened (e.g. refused at once over a connection limit)
+        if (sock.destroyed || sock.readyState !== 'open') setImmediate(() => { if (c.sock === sock) drop(c, 'closed'); });
       };
       for (const c of conns) if (c.sock) attach(c, c.sock);
 
@@ -362,6 +392,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       reconnects++;
       c.sock = s;
       c.alive = true;
+      c.replies = 0;
     }));
   }
   o.onMeasureStart?.();

@@ -33,6 +33,20 @@ describe('bench load generator', () => {
     assert.equal(r.errors, 0);
   });
 
+  it('reports connections the server closes at once, and counts their messages as lost', async () => {
+    const limited = await startBare('127.0.0.1', 0);
+    limited.maxConnections = 1;
+    try {
+      const r = await runLoad({ port: (limited.address() as net.AddressInfo).port, conns: 2, count: 200, timeoutMs: 5000 });
+      assert.ok(r.refused >= 1, `refused ${r.refused}`);
+      assert.equal(r.errors, r.dropped + r.connectFailures);
+      assert.equal(r.ok + r.dropped, r.sent);
+      assert.ok(r.reasons.includes('connection closed by the server before any reply (connection limit?)'));
+    } finally {
+      await new Promise<void>((resolve) => limited.close(() => resolve()));
+    }
+  });
+
   it('counts every rejected reply as an error', async () => {
     const r = await runLoad({ port, conns: 1, count: 50, timeoutMs: 5000, check: () => 'rejected on purpose' });
     assert.equal(r.sent, 50);
