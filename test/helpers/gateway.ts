@@ -30,6 +30,32 @@ export interface GatewayOptions {
   startTimeoutMs?: number;
 }
 
+/**
+ * The settings file to start Node-RED with. Under `npm test` the tests run from dist/, which is what
+ * package.json's node list points at, so settings.js is used as is. A personal build (tsc --outDir .tmp/<you>,
+ * assets copied) gets a small settings file that loads the node types of that build instead, so an
+ * end-to-end test checks the code it was built with, not whatever dist/ holds at the moment.
+ */
+function settingsFile(dataDir: string): string {
+  const main = path.join(repoRoot, 'settings.js');
+  const build = path.resolve(__dirname, '..', '..');
+  if (build === path.join(repoRoot, 'dist') || !fs.existsSync(path.join(build, 'nodes', 'mllp-in', 'mllp-in.html'))) return main;
+  const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as
+    { name: string; version: string; 'node-red': { version?: string; nodes: Record<string, string> } };
+  const dir = path.join(dataDir, '.build');
+  fs.mkdirSync(dir, { recursive: true });
+  const nodes: Record<string, string> = {};
+  for (const [type, file] of Object.entries(pkg['node-red'].nodes)) {
+    const built = path.join(build, file.replace(/^dist[\\/]/, ''));
+    if (fs.existsSync(built)) nodes[type] = path.relative(dir, built);
+  }
+  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: pkg.name, version: pkg.version,
+    'node-red': { ...pkg['node-red'], nodes } }));
+  fs.writeFileSync(path.join(dir, 'settings.js'), `const s = require(${JSON.stringify(main)});\n`
+    + `module.exports = { ...s, nodesDir: [${JSON.stringify(dir)}] };\n`);
+  return path.join(dir, 'settings.js');
+}
+
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect({ port, host: '127.0.0.1' }, () => { s.destroy(); resolve(true); });
@@ -52,7 +78,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
     ...(opts.flowFile ? { MGS_FLOW_FILE: opts.flowFile } : {}),
     ...opts.env,
   };
-  const child = spawn(process.execPath, [require.resolve('node-red/red.js'), '--settings', path.join(repoRoot, 'settings.js')],
+  const child = spawn(process.execPath, [require.resolve('node-red/red.js'), '--settings', settingsFile(dataDir)],
     { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => { out += d; });
