@@ -8,6 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import { GatewayError } from '../errors';
 import { decodeBytes, encodeText } from '../hl7/charset';
 import { Hl7Message } from '../hl7/message';
@@ -31,6 +32,12 @@ export interface MllpClientOptions {
   reconnectMaxMs?: number;
   /** Largest accepted reply frame (default 16 MiB). */
   maxFrameSize?: number;
+  /**
+   * MLLP over TLS: ca (to trust the server), cert + key (a client certificate, when the server asks for one),
+   * servername, rejectUnauthorized (default true: the server's certificate must be valid for `host`).
+   * undefined = plain TCP.
+   */
+  tls?: tls.ConnectionOptions;
 }
 
 export interface SendOptions {
@@ -75,7 +82,7 @@ const REJECT_CODES = new Set(['AE', 'AR', 'CE', 'CR']);
  * replies (MLLP_ACK_MISMATCH: stale or unsolicited ACK; MLLP_BAD_FRAME: stray bytes).
  */
 export class MllpClient extends EventEmitter {
-  readonly options: Required<MllpClientOptions>;
+  readonly options: Required<Omit<MllpClientOptions, 'tls'>> & { tls?: tls.ConnectionOptions };
   private socket: net.Socket | undefined;
   private decoder: MllpDecoder;
   private stateValue: ClientState = 'idle';
@@ -83,6 +90,9 @@ export class MllpClient extends EventEmitter {
   private inFlight: Job | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private failures = 0;
+  /** Connections in a row that the peer closed at once without replying (e.g. a TLS server refusing our certificate). */
+  private refusals = 0;
+  private repliedOnSocket = false;
   private lastError: Error | undefined;
 
   constructor(opts: MllpClientOptions) {
@@ -97,7 +107,15 @@ export class MllpClient extends EventEmitter {
       reconnectMinMs: opts.reconnectMinMs ?? 500,
       reconnectMaxMs: opts.reconnectMaxMs ?? 30000,
       maxFrameSize: opts.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
+      ...(opts.tls ? { tls: opts.tls } : {}),
     };
+    if (opts.tls) {
+      try {
+        tls.createSecureContext(opts.tls);   // a bad key or certificate is a configuration error, found now
+      } catch (err) {
+        throw new GatewayError('CONFIG_INVALID', { detail: `TLS: ${(err as Error).message}` });
+      }
+    }
     this.decoder = new MllpDecoder({ maxFrameSize: this.options.maxFrameSize });
   }
 
@@ -159,16 +177,20 @@ export class MllpClient extends EventEmitter {
     if (this.retryTimer) { clearTimeout(this.retryTimer); this.retryTimer = undefined; }
     this.setState('connecting');
     this.decoder = new MllpDecoder({ maxFrameSize: this.options.maxFrameSize });
-    const socket = net.connect({ host: this.options.host, port: this.options.port });
+    const { host, port } = this.options;
+    const socket: net.Socket = this.options.tls ? tls.connect({ ...this.options.tls, host, port }) : net.connect({ host, port });
     this.socket = socket;
     let connected = false;
+    let connectedAt = 0;
+    this.repliedOnSocket = false;
     let error: Error | undefined;
     socket.setNoDelay(true);
     socket.setTimeout(this.options.connectTimeoutMs, () => {
       if (!connected) socket.destroy(new Error(`connect timed out after ${this.options.connectTimeoutMs} ms`));
     });
-    socket.once('connect', () => {
+    socket.once(this.options.tls ? 'secureConnect' : 'connect', () => {
       connected = true;
+      connectedAt = Date.now();
       socket.setTimeout(0);
       socket.setKeepAlive(true, 60000);
       this.failures = 0;
@@ -194,8 +216,11 @@ export class MllpClient extends EventEmitter {
         this.failAll(this.notConnected(reason.message));
       }
       this.setState('waiting', reason);
-      const delay = connected ? this.options.reconnectMinMs
-        : Math.min(this.options.reconnectMaxMs, this.options.reconnectMinMs * 2 ** (this.failures - 1));
+      // A peer that closes every connection at once, unanswered, is refusing us: back off as after a failure,
+      // without failing sends (a server that merely closes idle connections is not refusing).
+      this.refusals = connected && !this.repliedOnSocket && Date.now() - connectedAt < 1000 ? this.refusals + 1 : 0;
+      const backoff = (n: number): number => Math.min(this.options.reconnectMaxMs, this.options.reconnectMinMs * 2 ** (n - 1));
+      const delay = connected ? backoff(Math.max(1, this.refusals)) : backoff(this.failures);
       this.retryTimer = setTimeout(() => { this.retryTimer = undefined; this.open(); }, delay);
       this.retryTimer.unref?.();
     });
@@ -257,6 +282,7 @@ export class MllpClient extends EventEmitter {
 
   private onFrame(data: Buffer): void {
     const job = this.inFlight;
+    this.repliedOnSocket = true;
     let reply: { code: string; controlId: string; text: string; raw: string; charset: string };
     try {
       reply = parseReply(data, this.options.charset);
