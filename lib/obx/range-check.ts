@@ -22,8 +22,8 @@ import {
 /** HL7 table 0078 abnormal flags emitted by the gateway. */
 export type AbnormalFlag = 'N' | 'L' | 'H' | 'LL' | 'HH';
 
-/** Why a result got no flag. */
-export type NotEvaluableReason = ValueProblem | RangeProblem | 'ambiguous-value';
+/** Why a result got no flag ('text': a text result, TX/FT, which no range applies to). */
+export type NotEvaluableReason = ValueProblem | RangeProblem | 'ambiguous-value' | 'text';
 
 /** A range to check against: normal bounds plus optional critical limits (LL/HH at or beyond). */
 export interface CheckRange extends ParsedRange {
@@ -336,6 +336,12 @@ export interface FlagOptions extends NumberOptions {
 
 export const DEFAULT_RESULT_TYPES = ['NM', 'SN', 'ST'];
 
+/**
+ * Text results (a report, a manual differential as FT): results the EMR must receive whatever the
+ * result types say, but never compared with a range, so they get no flag, no warning and keep their OBX-8.
+ */
+export const TEXT_RESULT_TYPES: readonly string[] = ['TX', 'FT'];
+
 /** The value text to parse: SN's comparator^number, other types' OBX-5 as decoded. */
 function valueText(seg: Segment, type: string): { text: string | null; structured: boolean } {
   const whole = seg.get('5');
@@ -362,13 +368,20 @@ export function flagObservations(m: Hl7Message, table: RangeTable = [], options:
 
   m.segments('OBX').forEach((seg, i) => {
     const valueType = (seg.get('2') ?? '').trim().toUpperCase();
-    if (!types.has(valueType)) return;
+    const isText = TEXT_RESULT_TYPES.includes(valueType);
+    if (!types.has(valueType) && !isText) return;
     const code = seg.get('3.1') ?? '';
     const test = seg.get('4.1') ?? '';
     const rawRange = seg.getRaw('7');
     const rawFlags = seg.getRaw('8');
     const deviceFirstRaw = rep === '' ? rawFlags : rawFlags.split(rep)[0];
     const deviceFlag = deviceFirstRaw === '""' ? '' : (seg.get('8[1]') ?? '');
+    if (isText) {
+      entries.push({ setId: seg.get('1') ?? '', code, test, name: seg.get('3.2') ?? '', value: seg.get('5'),
+        units: seg.get('6.1') ?? '', range: rawRange === '""' ? null : rawRange, flag: '', deviceFlag, reason: 'text',
+        index: i + 1, valueType, overridden: false });
+      return;
+    }
 
     const entryTable = table.length ? findEntry(table, test, code) : undefined;
     let fromTable: ReturnType<typeof tableRange> | undefined;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Flagging whole messages: SPEC 2.3, cases 13, 17 and 24, critical limits, the per-test table,
+// Flagging whole messages: SPEC 2.3, cases 11, 13, 17 and 24, critical limits, the per-test table,
 // and that re-encoding changes nothing but OBX-8.
 import { strict as assert } from 'node:assert';
 import { isGatewayError } from '../../../lib/errors';
@@ -161,6 +161,30 @@ describe('lib/obx/range-check', () => {
     });
   });
 
+  describe('case 11: a text result (FT) beside a numeric one', () => {
+    const input = text('11-escape-sequences-decode');
+
+    it('passes the FT row on as a result with its decoded text, no flag, reason text, OBX-8 untouched', () => {
+      const { entries, out } = run(input);
+      assert.deepEqual(entries.map((e) => [e.index, e.valueType, e.flag, e.reason ?? null, e.overridden]),
+        [[1, 'FT', '', 'text', false], [2, 'NM', 'N', null, false]]);
+      assert.equal(entries[0].value, caseFile('11-escape-sequences-decode', 'expected_obx1_text.bin').toString('utf8'));
+      assert.equal(entries[1].units, 'g^dL');
+      assert.deepEqual(changedFields(input, out), ['OBX#5-8']);
+    });
+
+    it('keeps a lab\'s OBX-8 on a text row: no range applies, so the gateway has no flag of its own to put there', () => {
+      const { entries, out } = run('MSH|^~\\&|LAB|X|||20261102||ORU^R01|T1|P|2.5\rOBX|1|TX|REPORT||see text|||A|||F\r');
+      assert.deepEqual(entries.map((e) => [e.flag, e.deviceFlag, e.reason]), [['', 'A', 'text']]);
+      assert.deepEqual(obx8(out), ['A']);
+    });
+
+    it('passes text rows on even when the result types leave them out', () => {
+      const { entries } = run(input, [], { resultTypes: ['NM'] });
+      assert.deepEqual(entries.map((e) => e.valueType), ['FT', 'NM']);
+    });
+  });
+
   describe('critical limits', () => {
     const table: RangeTable = [{ test: 'K', criticalLow: 2.5, criticalHigh: 6.5 }, { code: '04', criticalHigh: 30 }];
 
@@ -273,7 +297,7 @@ describe('lib/obx/range-check', () => {
       ].join('\r');
       const { entries, out } = run(input);
       assert.deepEqual(entries.map((e) => [e.flag, e.deviceFlag, e.overridden]),
-        [['H', 'N', true], ['N', 'H', true], ['N', '', false], ['H', '', false]]);
+        [['H', 'N', true], ['N', 'H', true], ['N', '', false], ['H', '', false], ['', '', false]]);
       assert.deepEqual(obx8(out), ['H~A', 'N', 'N', 'H', '']);
       assert.equal(out.split('\r')[4], 'OBX|4|NM|GLU||110|mg/dL|70-100|H');
       assert.equal(out.split('\r')[5], 'OBX|5|TX|NOTE||see \\T\\ report');
