@@ -2,12 +2,15 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { GatewayError } from '../../lib/errors';
 import { buildAck } from '../../lib/hl7/ack';
+import { encodeText } from '../../lib/hl7/charset';
 import { DEFAULT_MAX_FRAME_SIZE } from '../../lib/mllp/framer';
-import { frameNak, nakText, readFrame, type InboundFrame, type Nak } from '../../lib/mllp/inbound';
+import { frameNak, nakText, readFrame, type InboundFrame, type InboundMessage, type Nak } from '../../lib/mllp/inbound';
 import { ackCodeOf, nakForError, type ErrorLike } from '../../lib/mllp/replies';
 import { MllpServer, type MllpConnection, type MllpExchange, type OversizeInfo } from '../../lib/mllp/server';
 import { FrameReply, MllpSession, registerSession } from '../../lib/mllp/sessions';
+import type { ErrorInfo } from '../../lib/store';
 import { reportConfigFailure } from '../shared/config-failure';
+import { MessageLog, logReply, msaText, rememberLogged } from '../shared/message-log';
 import { STATUS_FAILED, toCatchable } from '../shared/report';
 import { CompletionTracker } from './completion';
 
@@ -36,6 +39,8 @@ interface MllpInDef extends NodeDef {
   ackMode: AckMode;
   /** 'flow'/'complete': answer AE when nothing replied within this many ms. */
   replyTimeout: string | number;
+  /** Log every message and its reply in the message store (default true; settings.mgsMessageLog false turns it off). */
+  log?: boolean;
 }
 
 interface MllpInOptions {
@@ -49,6 +54,8 @@ interface MllpInMsg extends NodeMessage {
   topic: string;
   hl7: { type: string; controlId: string; version: string; charset: string };
   _session: { type: 'mllp'; id: string };
+  /** The message's row in the message store (hl7-spool stores the message in that same row). */
+  store?: { id: number };
   mllp: { remoteAddress: string; remotePort: number; localPort: number; receivedAt: string; connectionId: string;
     batch?: { index: number; count: number } };
 }
@@ -94,6 +101,26 @@ function readConfig(RED: NodeAPI, node: Node, c: MllpInDef): MllpInOptions {
   };
 }
 
+/**
+ * The bytes to log for a message: the frame as received when it holds one message, else the message's
+ * text in the frame's charset (the part of the frame it came from).
+ */
+function bytesOf(frame: InboundFrame, m: InboundMessage, raw: Buffer): Uint8Array | null {
+  // a copy: `raw` may be a view into a larger socket buffer, which would all be cloned to the store's writer
+  if (frame.messages.length === 1) return new Uint8Array(raw);
+  try { return new Uint8Array(encodeText(m.text, frame.charset)); } catch { return null; }
+}
+
+/**
+ * What the store records as the reason of a NAK sent by the receiver itself: the error code (header
+ * problems: HL7_MISSING_MSH, else HL7_BAD_HEADER with the ERR locations and codes) and the NAK's text.
+ */
+function nakError(nak: Nak): ErrorInfo {
+  const text = msaText(nak.text);
+  if (/^[A-Z][A-Z0-9_]+$/.test(nak.reason)) return { code: nak.reason, message: text };
+  return { code: nak.reason === ':100' ? 'HL7_MISSING_MSH' : 'HL7_BAD_HEADER', message: `${text} (${nak.reason})` };
+}
+
 export = function (RED: NodeAPI): void {
   function MllpInNode(this: Node, config: MllpInDef): void {
     RED.nodes.createNode(this, config);
@@ -124,6 +151,8 @@ export = function (RED: NodeAPI): void {
       maxConnections: opts.maxConnections, strict: opts.strict, missingCrWaitMs: opts.missingCrWaitMs,
     });
     const sessionsByConn = new Map<MllpConnection, Set<MllpSession>>();
+    // Logging never waits for the disk: the ACK in 'flow' mode waits only for the spool's durable enqueue.
+    const log = config.log === false ? null : MessageLog.open(RED, node, 'mllp-in');
     let closing = false;
 
     const showCount = (): void => {
@@ -136,23 +165,29 @@ export = function (RED: NodeAPI): void {
     };
 
     /** Replies for a session from the receiver itself; a reply text that cannot be encoded falls back to its code. */
-    const replyFromReceiver = (s: MllpSession, ack: string, origin: 'immediate' | 'complete' | 'timeout', fallback?: () => string): void => {
+    const replyFromReceiver = (s: MllpSession, ack: string, origin: 'immediate' | 'complete' | 'timeout', fallback?: () => string,
+                               error?: ErrorInfo): void => {
+      let sent = ack;
       try {
-        s.tryReply(ack, origin);
+        if (!s.tryReply(ack, origin)) return;
       } catch (err) {
-        if (fallback) s.tryReply(fallback(), origin);
-        else throw err;
+        if (!fallback) throw err;
+        sent = fallback();
+        if (!s.tryReply(sent, origin)) return;
       }
+      logReply(s, sent, 'mllp-in', error);
     };
 
-    const handleFrame = (ex: MllpExchange, frame: InboundFrame): void => {
+    const handleFrame = (ex: MllpExchange, frame: InboundFrame, raw: Buffer): void => {
       for (const w of frame.warnings) node.warn(`[${w.code}] ${RED._('mllp-in.warn.frame', { message: toCatchable(RED, w).message })}`);
       const reply = new FrameReply(ex, frame, frame.messages.length);
       const conn = ex.connection;
       const out: MllpInMsg[] = [];
       for (const m of frame.messages) {
+        const peer = log ? `${conn.remoteAddress}:${conn.remotePort}` : null;
         if (m.nak) {
           logNak(m.nak, m.hl7);
+          log?.rejected({ text: m.text, raw: bytesOf(frame, m, raw), peer }, m.nak.text, nakError(m.nak));
           reply.set(m.index, m.nak.text);
           continue;
         }
@@ -175,6 +210,13 @@ export = function (RED: NodeAPI): void {
             ...(frame.messages.length > 1 ? { batch: { index: m.index, count: frame.messages.length } } : {}),
           },
         };
+        if (log) {
+          const id = log.log({ direction: 'in', text: m.text, raw: bytesOf(frame, m, raw), peer });
+          if (id !== null) {
+            msg.store = { id };
+            rememberLogged(session, log, id, peer);
+          }
+        }
         if (opts.ackMode === 'immediate') {
           replyFromReceiver(session, buildAck(m.text, { code: 'AA' }), 'immediate');
         } else {
@@ -182,7 +224,8 @@ export = function (RED: NodeAPI): void {
             const e = new GatewayError('MLLP_TIMEOUT', { ms: opts.replyTimeoutMs });
             const text = nakText(e);
             if (session.state !== 'open') return;
-            replyFromReceiver(session, buildAck(m.text, { code: 'AE', text, errors: [{ code: '207', text }] }), 'timeout');
+            replyFromReceiver(session, buildAck(m.text, { code: 'AE', text, errors: [{ code: '207', text }] }), 'timeout',
+              undefined, { code: e.code, message: text });
             node.warn(`[AE] ${RED._('mllp-in.warn.nak', { code: 'AE', message: ref(m.hl7), reason: 'MLLP_TIMEOUT' })}`);
           }, opts.replyTimeoutMs);
           session.onSettled(() => clearTimeout(timer));
@@ -195,7 +238,8 @@ export = function (RED: NodeAPI): void {
               }
               const e = error as ErrorLike;
               const nak = nakForError(m.text, e);
-              replyFromReceiver(session, nak, 'complete', () => nakForError(m.text, e, true));
+              replyFromReceiver(session, nak, 'complete', () => nakForError(m.text, e, true),
+                { code: e.code ?? 'ERROR', message: String(e.message ?? '') });
               const code = ackCodeOf(nak);
               node.warn(`[${code}] ${RED._('mllp-in.warn.nak', { code, message: ref(m.hl7), reason: e.code ?? 'error' })}`);
             });
@@ -235,23 +279,27 @@ export = function (RED: NodeAPI): void {
       } catch (err) {
         node.error(toCatchable(RED, err), {});
         if (ex.state !== 'pending') return;
+        const ae = buildAck(head.toString('latin1'), { code: 'AE', errors: [{ code: '207' }] });
         try {
-          ex.reply(Buffer.from(buildAck(head.toString('latin1'), { code: 'AE', errors: [{ code: '207' }] }), 'latin1'));
+          ex.reply(Buffer.from(ae, 'latin1'));
         } catch {
           ex.release();
+          return;
         }
+        log?.rejected({ text: head.toString('latin1'), raw: new Uint8Array(head),
+          peer: `${ex.connection.remoteAddress}:${ex.connection.remotePort}` }, ae, { code: 'ERROR', message: (err as Error).message });
       }
     };
     server.on('message', (ex: MllpExchange, data: Buffer) => {
-      guarded(ex, data, () => handleFrame(ex, readFrame(data, opts.charset)));
+      guarded(ex, data, () => handleFrame(ex, readFrame(data, opts.charset), data));
     });
     server.on('oversize', (ex: MllpExchange, info: OversizeInfo) => {
       guarded(ex, info.head, () => handleFrame(ex, frameNak(info.head.toString('latin1'), 'latin1',
-        new GatewayError('MLLP_FRAME_TOO_LARGE', { max: info.max }), 'AR', [{ code: '207' }])));
+        new GatewayError('MLLP_FRAME_TOO_LARGE', { max: info.max }), 'AR', [{ code: '207' }]), info.head));
     });
     server.on('unterminated', (ex: MllpExchange, data: Buffer) => {
       guarded(ex, data, () => handleFrame(ex, frameNak(data.toString('latin1'), 'latin1',
-        new GatewayError('MLLP_MISSING_CR', {}), 'AR', [{ code: '207' }])));
+        new GatewayError('MLLP_MISSING_CR', {}), 'AR', [{ code: '207' }]), data));
     });
 
     const listen = (): void => {
@@ -272,6 +320,7 @@ export = function (RED: NodeAPI): void {
       for (const set of sessionsByConn.values()) for (const s of set) s.close();
       sessionsByConn.clear();
       tracker?.close();
+      log?.close();
       server.close().then(() => { node.status({}); done(); }, () => done());
     });
   }

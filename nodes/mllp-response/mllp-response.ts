@@ -6,6 +6,7 @@ import { peekMsh } from '../../lib/hl7/peek';
 import { ackCodeOf, ackFor, nakForError, type AckRequest, type ErrorLike } from '../../lib/mllp/replies';
 import { findSession, type MllpSession } from '../../lib/mllp/sessions';
 import { reportConfigFailure } from '../shared/config-failure';
+import { logReply } from '../shared/message-log';
 import { reportFailure } from '../shared/report';
 
 type ReplyWith = 'ack' | 'payload';
@@ -94,6 +95,9 @@ export = function (RED: NodeAPI): void {
           built = buildReply(msg, s, true);
           s.reply(built.reply, 'flow');
         }
+        // logged against the message when its receiver logs (mllp-in `log`, settings.mgsMessageLog)
+        logReply(s, built.reply, 'mllp-response', msg.error && !msg.ack && replyWith === 'ack'
+          ? { code: msg.error.code ?? 'ERROR', message: String(msg.error.message ?? '').replace(/^[A-Za-z]*Error: /, '') } : undefined);
         const hl7 = peekMsh(s.request);
         const label = `${hl7?.type || '?'} #${hl7?.controlId ?? ''}`;
         if (built.code && built.code !== 'AA' && built.code !== 'CA') {
