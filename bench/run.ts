@@ -25,6 +25,8 @@ export interface Row {
   sent: number;
   ok: number;
   errors: number;
+  /** Connections the server closed before any reply (over its connection limit). */
+  refused: number;
   reasons: string[];
   seconds: number;
   perSecond: number;
@@ -135,7 +137,7 @@ async function measure(sut: Sut, sc: Scenario, shape: Shape): Promise<Row> {
   const cores = os.cpus().length;
   return {
     system: sc.key, label: sc.label, shape: shape.key, shapeLabel: shape.label, conns: shape.conns, pipeline: shape.pipeline,
-    sent: r.sent, ok: r.ok, errors: r.errors + r.warmupErrors, reasons: r.reasons,
+    sent: r.sent, ok: r.ok, errors: r.errors + r.warmupErrors, refused: r.refused, reasons: r.reasons,
     seconds: round(r.seconds, 2)!, perSecond: Math.round(r.perSecond),
     p50Ms: round(r.p50Ms, 3), p99Ms: round(r.p99Ms, 3), maxMs: round(r.maxMs, 2),
     serverCpuUsPerMsg: serverCpu !== null && r.ok > 0 ? Math.round((serverCpu * 1e6) / r.ok) : null,

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readMsa, type LoadOptions } from './load';
 import type { Context, Options, Row } from './run';
-import { repoRoot, type Sut } from './sut';
+import { builtNodeFile, packageNodes, repoRoot, type Sut } from './sut';
 import { makeDrainFlow, type FlowNode } from './drain-flow';
 import { drainBacklog, type DrainResult } from './drain';
 
@@ -52,17 +52,15 @@ export function expectResultAck(reply: Buffer): string | null {
   return msa.id === 'BARCODE' ? null : `MSA-2 ${msa.id}`;
 }
 
-interface PackageJson { 'node-red': { nodes: Record<string, string> } }
-
-/** Which MGS node types a flow uses that are not built (dist/) yet; core types are Node-RED's own. */
+/** Which MGS node types a flow uses that this build does not have yet; core types are Node-RED's own. */
 export function missingNodes(flowFile: string): string[] {
   if (!fs.existsSync(flowFile)) return [`flow ${path.relative(repoRoot, flowFile)}`];
-  const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as PackageJson;
+  const nodes = packageNodes();
   const types = new Set((JSON.parse(fs.readFileSync(flowFile, 'utf8')) as Array<{ type: string }>).map((n) => n.type));
   const missing: string[] = [];
   for (const t of types) {
-    const file = pkg['node-red'].nodes[t];
-    if (file && !fs.existsSync(path.join(repoRoot, file))) missing.push(t);
+    const file = nodes[t];
+    if (file && !fs.existsSync(builtNodeFile(file))) missing.push(t);
   }
   return missing;
 }
@@ -74,6 +72,7 @@ const requireFlow = (flowFile: (o: Options) => string) => (o: Options): string |
 
 export const DEFAULT_FLOW = path.join(repoRoot, 'flows', 'gateway.json');
 export const ACK_ONLY_FLOW = path.join(repoRoot, 'bench', 'flows', 'ack-only.json');
+export const ACK_ONLY_NOLOG_FLOW = path.join(repoRoot, 'bench', 'flows', 'ack-only-nolog.json');
 
 /** The same SPEC result message for every ACK-only system, with a unique MSH-10 per message (MSA-2 matching). */
 const ackLoad: Scenario['load'] = { template: RESULT, match: 'control-id' };
@@ -96,6 +95,13 @@ export const scenarios: Scenario[] = [
     requires: requireFlow(() => ACK_ONLY_FLOW),
     start: (ctx) => ctx.startGateway({ name: 'mgs-ack', dataDir: path.join(ctx.workDir, 'mgs-ack'), flowFile: ACK_ONLY_FLOW,
       nodeArgs: ctx.nodeArgs('mgs-ack') }),
+  },
+  {
+    // diagnostic: what the message log (every inbound message written to the store) costs the ACK path
+    key: 'mgs-ack-nolog', label: 'MGS mllp in, ACK only, message log off', load: ackLoad,
+    requires: requireFlow(() => ACK_ONLY_NOLOG_FLOW),
+    start: (ctx) => ctx.startGateway({ name: 'mgs-ack-nolog', dataDir: path.join(ctx.workDir, 'mgs-ack-nolog'),
+      flowFile: ACK_ONLY_NOLOG_FLOW, nodeArgs: ctx.nodeArgs('mgs-ack-nolog') }),
   },
   {
     key: 'mgs-result', label: 'MGS result path (classify, check, spool, ACK; delivery behind)',

@@ -9,6 +9,45 @@ import * as path from 'node:path';
 /** The repository root: `npm run bench` runs from it. */
 export const repoRoot = process.cwd();
 
+/** The build this bench runs from: dist/ under `npm run bench`, or a personal outDir (tsc --outDir .tmp/<you>). */
+export const buildRoot = path.resolve(__dirname, '..');
+
+interface PackageJson { name: string; version: string; 'node-red': { version?: string; nodes: Record<string, string> } }
+
+/** Where the node type's compiled file of this build lies (package.json names the dist/ path). */
+export function builtNodeFile(file: string): string {
+  return path.join(buildRoot, file.replace(/^dist[\\/]/, ''));
+}
+
+/** The node types of package.json and their files in this build. */
+export function packageNodes(): Record<string, string> {
+  const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as PackageJson;
+  return pkg['node-red'].nodes;
+}
+
+/**
+ * The settings file for the gateway: settings.js itself when running from dist/ (what package.json points at);
+ * from a personal build, a wrapper that loads that build's node types (as test/helpers/gateway.ts does), so the
+ * bench measures the code it was built with.
+ */
+function gatewaySettings(dataDir: string): string {
+  const main = path.join(repoRoot, 'settings.js');
+  if (buildRoot === path.join(repoRoot, 'dist') || !fs.existsSync(path.join(buildRoot, 'nodes', 'mllp-in', 'mllp-in.html'))) return main;
+  const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as PackageJson;
+  const dir = path.join(dataDir, '.build');
+  fs.mkdirSync(dir, { recursive: true });
+  const nodes: Record<string, string> = {};
+  for (const [type, file] of Object.entries(pkg['node-red'].nodes)) {
+    const built = builtNodeFile(file);
+    if (fs.existsSync(built)) nodes[type] = path.relative(dir, built);
+  }
+  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: pkg.name, version: pkg.version,
+    'node-red': { ...pkg['node-red'], nodes } }));
+  fs.writeFileSync(path.join(dir, 'settings.js'), `const s = require(${JSON.stringify(main)});\n`
+    + `module.exports = { ...s, nodesDir: [${JSON.stringify(dir)}] };\n`);
+  return path.join(dir, 'settings.js');
+}
+
 export interface Sut {
   name: string;
   pid: number;
@@ -135,7 +174,7 @@ export async function startGateway(o: GatewayStart): Promise<Sut> {
     ...(o.flowFile ? { MGS_FLOW_FILE: o.flowFile } : {}),
     ...o.env,
   };
-  return startNodeRed({ name: o.name, settingsFile: path.join(repoRoot, 'settings.js'), env, mllpPort, httpPort,
+  return startNodeRed({ name: o.name, settingsFile: gatewaySettings(o.dataDir), env, mllpPort, httpPort,
     dataDir: o.dataDir, nodeArgs: o.nodeArgs });
 }
 
