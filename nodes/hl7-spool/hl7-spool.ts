@@ -2,7 +2,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import { GatewayError } from '../../lib/errors';
 import {
-  DEFAULT_PARK_CODES, DEFAULT_TRANSIENT_CODES, decideFailure, parseCodeList, type ErrorInfo, type FailurePolicy, type RetryPolicy,
+  DEFAULT_PARK_CODES, DEFAULT_TRANSIENT_CODES, decideFailure, parseCodeList, retryDelay, type ErrorInfo, type FailurePolicy, type RetryPolicy,
   type SpoolController, type SpoolEntry, type Store,
 } from '../../lib/store';
 import { openGatewayStore, registerApi } from '../shared/api';
@@ -37,6 +37,9 @@ type SpoolMsg = NodeMessage & {
 };
 
 interface InFlight { attempt: number; timer: NodeJS.Timeout; entry: SpoolEntry }
+
+/** A delivery the destination has but the store has not recorded yet (its write failed: disk full, I/O error). */
+interface Unrecorded { attempt: number; detail: string | null; tries: number; writing: boolean; timer: NodeJS.Timeout | null }
 
 const DESTINATION = /^[A-Za-z0-9_.:-]{1,64}$/;
 const STATUS_TICK_MS = 5000;
@@ -146,7 +149,7 @@ export = function (RED: NodeAPI): void {
 
     const inflight = new Map<number, InFlight>();
     const failing = new Set<number>();        // failure being recorded: nothing behind it may go yet
-    const unrecorded = new Set<number>();     // delivered, but the store could not record it: never resend
+    const unrecorded = new Map<number, Unrecorded>();   // delivered, not yet recorded: never resend, record again
     const localNextAt = new Map<number, number>();   // back-off known here (also when its write failed)
     let closed = false;
     let paused = false;
@@ -311,15 +314,38 @@ export = function (RED: NodeAPI): void {
       localNextAt.delete(seq);
       transientFailures = 0;
       lastFailure = null;
-      unrecorded.add(seq);
+      unrecorded.set(seq, { attempt, detail, tries: 0, writing: false, timer: null });
+      await writeDelivered(seq);
+    }
+
+    /**
+     * Records a delivery in the store. While that fails (the store cannot write), the message is not sent
+     * again by this process and the record is tried again with back-off, and at once after any write of this
+     * spool succeeds: else it would stay queued, shown as a backlog, and go to the destination a second time
+     * after the next restart.
+     */
+    async function writeDelivered(seq: number): Promise<void> {
+      const u = unrecorded.get(seq);
+      if (!u || u.writing || closed) return;
+      if (u.timer) { clearTimeout(u.timer); u.timer = null; }
+      u.writing = true;
+      u.tries++;
       try {
-        await store.delivered(seq, attempt, actor, detail);
+        await store.delivered(seq, u.attempt, actor, u.detail);
         unrecorded.delete(seq);
+        retryUnrecorded();
       } catch (err) {
-        reportFailure(RED, node, err, {});   // stays in `unrecorded`: not sent again by this process
+        u.writing = false;
+        if (u.tries === 1) reportFailure(RED, node, err, {});   // once per delivery, not at every try
+        if (!closed) u.timer = setTimeout(() => { u.timer = null; void writeDelivered(seq); }, retryDelay(u.tries, cfg.retry));
       } finally {
         pump();
       }
+    }
+
+    /** The store took a write: record the deliveries it could not take before. */
+    function retryUnrecorded(): void {
+      for (const [seq, u] of unrecorded) if (!u.writing && u.tries > 0) void writeDelivered(seq);
     }
 
     /** An outcome: msg.spool.id of this destination came back (msg.error set = the attempt failed). */
@@ -398,6 +424,7 @@ export = function (RED: NodeAPI): void {
             duplicate: r.duplicate, originalId: r.originalId };
           send([msg as NodeMessage, null, null]);
           done();
+          retryUnrecorded();
           if (!r.duplicate) pump();
         } catch (err) {
           reportFailure(RED, node, err, msg, done);
@@ -414,6 +441,12 @@ export = function (RED: NodeAPI): void {
       if (statusTimer) clearInterval(statusTimer);
       for (const f of inflight.values()) clearTimeout(f.timer);
       inflight.clear();    // still queued in the store: resent, in order, after the restart
+      // a last try at deliveries not recorded yet (the store may have room again); drain() below waits for it
+      for (const [seq, u] of unrecorded) {
+        if (u.timer) clearTimeout(u.timer);
+        if (!u.writing) store.delivered(seq, u.attempt, actor, u.detail).catch(() => undefined);
+      }
+      unrecorded.clear();
       store.unclaim(dest, controller);
       // writes already submitted finish before the next deploy reads the queue; the spool file stays
       const finish = (): void => { store.release(); node.status({}); done(); };

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import hl7Spool = require('../../nodes/hl7-spool/hl7-spool');
+import { GatewayError } from '../../lib/errors';
 import { acquireStore, closeAllStores, storeFile, type Store } from '../../lib/store';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -333,6 +334,34 @@ describe('hl7-spool node', () => {
     assert.equal(e.params.ackCode, 'AE');
     assert.match(String(e.params.detail), /ENOTDIR/);
     assert.equal(storedCount, 0);
+  });
+
+  it('a delivery the store could not record (disk full) is recorded once it can write again, and never sent twice', async () => {
+    await helper.load([hl7Spool, functionNode], [spool(), emrSide('return [msg, null];'), ...helpers]);
+    // the store refuses the first three records of a delivery, as a full disk would
+    const real = store.delivered.bind(store);
+    let tries = 0;
+    store.delivered = (...args: Parameters<Store['delivered']>) => (++tries <= 3
+      ? Promise.reject(new GatewayError('SPOOL_WRITE_FAILED', { detail: 'SQLITE_FULL: database or disk is full' }))
+      : real(...args));
+    const errors: Msg[] = [];
+    helper.getNode('s1').on('call:error', (call: { args: Msg[] }) => errors.push(call.args[0]));
+    const sent: string[] = [];
+    helper.getNode('ok').on('input', (m: Msg) => sent.push(barcodeOf(m)));
+
+    const [s] = await Promise.all([collect('stored', 1).then((m) => m[0].store), helper.getNode('s1').receive({ payload: msgFor('1') })]);
+    for (const deadline = Date.now() + 5000; store.getMessage(s.id)!.status !== 'delivered';) {
+      assert.ok(Date.now() < deadline, `still ${store.getMessage(s.id)!.status} after ${tries} tries`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(tries, 4);
+    assert.equal(store.spoolStats('emr')[0].depth, 0);
+    assert.deepEqual(errors.map((e) => e.code), ['SPOOL_WRITE_FAILED'], 'reported once, not at every try');
+    // the next message goes; the first one was never sent again
+    const ok = collect('ok', 1);
+    helper.getNode('s1').receive({ payload: msgFor('2') });
+    await ok;
+    assert.deepEqual(sent, ['1', '2']);
   });
 
   it('two spool nodes may not share a destination', async () => {
