@@ -41,6 +41,8 @@ export interface Row {
   loadCpuPct: number;
   /** The whole machine, 100 % = one core (200 % = both cores of a 2-core machine busy). */
   machineCpuPct: number | null;
+  /** Everything else on the machine (machine minus server minus load generator), 100 % = one core. */
+  otherCpuPct: number | null;
   /** Peak resident set of the server while this shape ran (connections opened included). */
   peakRssMb: number | null;
   note?: string;
@@ -144,6 +146,8 @@ async function measure(sut: Sut, sc: Scenario, shape: Shape): Promise<Row> {
     serverCpuPct: serverCpu !== null && r.seconds > 0 ? Math.round((serverCpu / r.seconds) * 100) : null,
     loadCpuPct: r.seconds > 0 ? Math.round(r.clientCpuMs / 10 / r.seconds) : 0,
     machineCpuPct: mc && mc.total > 0 ? Math.round((mc.busy / mc.total) * 100 * cores) : null,
+    otherCpuPct: mc && mc.total > 0 && serverCpu !== null && r.seconds > 0
+      ? Math.max(0, Math.round((mc.busy / mc.total) * 100 * cores - (serverCpu / r.seconds) * 100 - r.clientCpuMs / 10 / r.seconds)) : null,
     peakRssMb: round(peak, 0),
   };
 }
@@ -155,10 +159,10 @@ function fmt(v: number | null | undefined, d = 0): string {
 
 /** The one table of the report (markdown). */
 export function table(rows: Row[]): string {
-  const head = '| system | load | msg/s | p50 ms | p99 ms | max ms | server CPU µs/msg | server CPU % | machine CPU % | peak RSS MB | errors |';
+  const head = '| system | load | msg/s | p50 ms | p99 ms | max ms | server CPU µs/msg | server CPU % | others CPU % | peak RSS MB | errors |';
   const sep = '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|';
   const lines = rows.map((r) => `| ${r.label} | ${r.shapeLabel} | ${fmt(r.perSecond)} | ${fmt(r.p50Ms, 2)} | ${fmt(r.p99Ms, 2)} | ` +
-    `${fmt(r.maxMs, 1)} | ${fmt(r.serverCpuUsPerMsg)} | ${fmt(r.serverCpuPct)} | ${fmt(r.machineCpuPct)} | ${fmt(r.peakRssMb)} | ` +
+    `${fmt(r.maxMs, 1)} | ${fmt(r.serverCpuUsPerMsg)} | ${fmt(r.serverCpuPct)} | ${fmt(r.otherCpuPct)} | ${fmt(r.peakRssMb)} | ` +
     `${r.errors}${r.errors ? ` (${r.reasons.join('; ')})` : ''}${r.note ? ` ${r.note}` : ''} |`);
   return [head, sep, ...lines].join('\n');
 }
@@ -221,6 +225,7 @@ async function main(): Promise<void> {
   const profileDir = path.join(repoRoot, 'bench', 'results', 'profiles');
   if (o.profile) fs.mkdirSync(profileDir, { recursive: true });
   const m = machine();
+  const load0 = os.loadavg()[0];
   const log = (s: string): void => { process.stderr.write(s + '\n'); };
   log(`MGS bench: ${m.cores} cores (${m.cpu}), Node ${m.node}, data on ${fsType(workDir)} (${workDir})${o.quick ? ', quick' : ''}`);
 
@@ -266,8 +271,10 @@ async function main(): Promise<void> {
   }
 
   const ts = targets(rows, drain);
+  const load1 = os.loadavg()[0];
   const header = `MGS bench ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC — ${m.cores} cores (${m.cpu}), ` +
-    `Node ${m.node}, Linux ${m.kernel}, data on ${fsType(workDir)}${o.quick ? ', --quick' : ''}; load generator on the same machine`;
+    `Node ${m.node}, Linux ${m.kernel}, data on ${fsType(workDir)}${o.quick ? ', --quick' : ''}; load generator on the same machine; ` +
+    `load average ${load0.toFixed(1)} at the start, ${load1.toFixed(1)} at the end`;
   const report = [header, ...(path.resolve(o.flow) !== DEFAULT_FLOW ? [`flow: ${path.relative(repoRoot, o.flow)}`] : []), '',
     rows.length ? table(rows) : '', '', drain ? drainLine(drain) : '', '', targetTable(ts),
     ...(skipped.length ? ['', ...skipped.map((s) => `skipped ${s.system}: ${s.reason.split('\n')[0]}`)] : [])]
@@ -276,7 +283,8 @@ async function main(): Promise<void> {
 
   fs.mkdirSync(path.dirname(o.out), { recursive: true });
   fs.writeFileSync(o.out, JSON.stringify({
-    at: new Date().toISOString(), machine: { ...m, dataFs: fsType(workDir) }, quick: o.quick, shapes, rows, drain,
+    at: new Date().toISOString(), machine: { ...m, dataFs: fsType(workDir), loadAverage: [load0, os.loadavg()[0]] },
+    quick: o.quick, flow: path.relative(repoRoot, o.flow), shapes, rows, drain,
     targets: ts, skipped, seconds: Math.round((Date.now() - started) / 1000),
   }, null, 2) + '\n');
   log(`figures: ${path.relative(repoRoot, o.out)} (${Math.round((Date.now() - started) / 1000)} s in all)`);

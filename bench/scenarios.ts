@@ -77,18 +77,12 @@ export const ACK_ONLY_NOLOG_FLOW = path.join(repoRoot, 'bench', 'flows', 'ack-on
 /** The same SPEC result message for every ACK-only system, with a unique MSH-10 per message (MSA-2 matching). */
 const ackLoad: Scenario['load'] = { template: RESULT, match: 'control-id' };
 
+// Each MGS system runs right after the reference it is compared with, so that a ratio compares figures taken
+// within a minute or two of each other on a machine whose other load changes.
 export const scenarios: Scenario[] = [
   {
     key: 'bare', label: 'bare limit (hand-written, ACK only)', load: ackLoad,
     start: (ctx) => ctx.startReference('bare', 'ref-bare.js'),
-  },
-  {
-    key: 'journal', label: 'durable limit (hand-written, journal + group fdatasync)', load: ackLoad,
-    start: (ctx) => ctx.startReference('journal', 'ref-journal.js', ['--dir', path.join(ctx.workDir, 'journal')]),
-  },
-  {
-    key: 'nodered', label: 'plain Node-RED (tcp in -> function -> tcp out)', load: ackLoad,
-    start: (ctx) => ctx.startPlainNodeRed('nodered', path.join(ctx.workDir, 'nodered'), ctx.nodeArgs('nodered')),
   },
   {
     key: 'mgs-ack', label: 'MGS mllp in, ACK only', load: ackLoad,
@@ -102,6 +96,14 @@ export const scenarios: Scenario[] = [
     requires: requireFlow(() => ACK_ONLY_NOLOG_FLOW),
     start: (ctx) => ctx.startGateway({ name: 'mgs-ack-nolog', dataDir: path.join(ctx.workDir, 'mgs-ack-nolog'),
       flowFile: ACK_ONLY_NOLOG_FLOW, nodeArgs: ctx.nodeArgs('mgs-ack-nolog') }),
+  },
+  {
+    key: 'nodered', label: 'plain Node-RED (tcp in -> function -> tcp out)', load: ackLoad,
+    start: (ctx) => ctx.startPlainNodeRed('nodered', path.join(ctx.workDir, 'nodered'), ctx.nodeArgs('nodered')),
+  },
+  {
+    key: 'journal', label: 'durable limit (hand-written, journal + group fdatasync)', load: ackLoad,
+    start: (ctx) => ctx.startReference('journal', 'ref-journal.js', ['--dir', path.join(ctx.workDir, 'journal')]),
   },
   {
     key: 'mgs-result', label: 'MGS result path (classify, check, spool, ACK; delivery behind)',
