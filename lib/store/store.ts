@@ -151,6 +151,13 @@ export interface WriteStats { writes: number; commits: number; maxBatch: number;
 type Category = 'SPOOL_WRITE_FAILED' | 'STORE_WRITE_FAILED';
 interface Pending { op: WriteOp; category: Category; resolve: (v: unknown) => void; reject: (e: Error) => void }
 
+/**
+ * How long a log write (log, event) waits for a commit to join before it starts one of its own: the
+ * spool's enqueue of the same message, usually, arrives well within it and carries the log along, so a
+ * log written on receipt never puts a commit (an fsync) in front of the durable write an ACK waits for.
+ */
+export const LOG_LINGER_MS = 10;
+
 const registry = new Map<string, Store>();
 const lastIds = new Map<string, number>();   // survives a Store instance: ids are never reused in a process
 
@@ -221,6 +228,7 @@ export class Store {
   private pending: Pending[] = [];
   private inflight: Pending[] | null = null;
   private flushScheduled = false;
+  private lingerTimer: NodeJS.Timeout | null = null;
   private batchNo = 0;
   private retention: RetentionOptions;
   private retentionTimer: NodeJS.Timeout | null = null;
@@ -273,6 +281,7 @@ export class Store {
     if (this.linger) { clearTimeout(this.linger); this.linger = null; }
     if (this.retentionTimer) { clearInterval(this.retentionTimer); this.retentionTimer = null; }
     if (this.firstRetention) { clearTimeout(this.firstRetention); }
+    if (this.lingerTimer) this.flush();
     this.closing = (async () => {
       await this.drain();
       if (this.retentionRunning) await this.retentionRunning.catch(() => undefined);
@@ -307,11 +316,15 @@ export class Store {
 
   // ---------------------------------------------------------------- writes
 
-  private submit<T>(op: WriteOp, category: Category): Promise<T> {
+  /** `lazy`: a write nobody waits for (log, event); it joins the next commit, or starts one after LOG_LINGER_MS. */
+  private submit<T>(op: WriteOp, category: Category, lazy = false): Promise<T> {
     if (this.closing) return Promise.reject(new GatewayError(category, { detail: 'store closed' }));
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ op, category, resolve: resolve as (v: unknown) => void, reject });
-      this.scheduleFlush();
+      if (!lazy) this.scheduleFlush();
+      else if (!this.lingerTimer && !this.flushScheduled && !this.inflight) {
+        this.lingerTimer = setTimeout(() => { this.lingerTimer = null; this.flush(); }, LOG_LINGER_MS);
+      }
     });
   }
 
@@ -324,6 +337,7 @@ export class Store {
 
   private flush(): void {
     if (this.inflight || this.pending.length === 0) return;
+    if (this.lingerTimer) { clearTimeout(this.lingerTimer); this.lingerTimer = null; }
     const batch = this.pending;
     this.pending = [];
     this.inflight = batch;
@@ -421,7 +435,7 @@ export class Store {
     const durable = this.submit<unknown>({
       op: 'log', id, at: e.at ?? Date.now(), status: e.status ?? (e.direction === 'in' ? 'received' : 'delivered'),
       actor: e.actor ?? 'log', detail: e.detail ?? null, relatedId: e.relatedId ?? null, cols: this.columns(e, e.direction),
-    }, 'STORE_WRITE_FAILED').then(() => undefined);
+    }, 'STORE_WRITE_FAILED', true).then(() => undefined);
     durable.catch(() => undefined);
     return { id, durable };
   }
@@ -431,7 +445,7 @@ export class Store {
     return this.submit<unknown>({
       op: 'event', id, at: e.at ?? Date.now(), status: e.status ?? null, actor: e.actor, detail: e.detail ?? null,
       acked: e.acked ?? false, error: e.error ?? null,
-    }, 'STORE_WRITE_FAILED').then(() => undefined);
+    }, 'STORE_WRITE_FAILED', true).then(() => undefined);
   }
 
   /**
