@@ -6,6 +6,7 @@
  * `hl7Code` (table 0357, default '207').
  */
 import { buildAck, type AckCode, type Hl7ErrorDetail } from '../hl7/ack';
+import { peekMsh } from '../hl7/peek';
 
 const ACK_CODES: ReadonlySet<string> = new Set(['AA', 'AE', 'AR', 'CA', 'CE', 'CR']);
 
@@ -68,4 +69,27 @@ export function nakForError(request: string, error: ErrorLike, codeOnly = false)
   const detail: Hl7ErrorDetail = { code: typeof p.hl7Code === 'string' && p.hl7Code ? p.hl7Code : '207', text };
   if (typeof p.location === 'string' && p.location) detail.location = p.location;
   return buildAck(request, { code: ackCode, text, errors: [detail] });
+}
+
+const COMMIT_CODES: Readonly<Record<string, string>> = { AA: 'CA', AE: 'CE', AR: 'CR' };
+
+/**
+ * Enhanced acknowledgment mode (HL7 v2 2.9.3): a sender that fills MSH-15 (accept acknowledgment type)
+ * asks for a commit ACK — CA/CE/CR instead of AA/AE/AR — and says when it wants one: AL always, NE never,
+ * ER only on error, SU only on success. Returns the reply to send (ACKs re-coded; other replies, such as a
+ * filled response message, unchanged), or null when MSH-15 says no reply is wanted. Original mode (MSH-15
+ * empty) returns the reply unchanged. Application acknowledgments (MSH-16) are not sent as separate
+ * messages: the gateway has no channel back to the sender other than this connection.
+ */
+export function enhancedModeReply(request: string, reply: string): string | null {
+  const head = peekMsh(request);
+  const accept = (head?.fields[15] ?? '').trim().toUpperCase();
+  if (!head || accept === '') return reply;
+  const code = ackCodeOf(reply);
+  if (code === '') return reply;                       // not an ACK: a response message goes as it is
+  const commit = COMMIT_CODES[code] ?? code;
+  const success = commit === 'CA';
+  if (accept === 'NE' || (accept === 'ER' && success) || (accept === 'SU' && !success)) return null;
+  if (commit === code) return reply;
+  return reply.replace(/(^|[\r\n])MSA(.)[A-Z]{2}/, (_m, pre: string, sep: string) => `${pre}MSA${sep}${commit}`);
 }

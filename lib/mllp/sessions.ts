@@ -9,6 +9,7 @@
 import { GatewayError } from '../errors';
 import { decodeBytes, encodeText } from '../hl7/charset';
 import { composeReply, type InboundFrame } from './inbound';
+import { enhancedModeReply } from './replies';
 import type { MllpExchange } from './server';
 
 /**
@@ -19,7 +20,7 @@ export type ReplyOrigin = 'immediate' | 'flow' | 'complete' | 'timeout';
 
 /** Collects the replies of one frame's messages and sends the frame's reply when all are in. */
 export class FrameReply {
-  private readonly replies: Array<string | Buffer | undefined>;
+  private readonly replies: Array<string | Buffer | null | undefined>;
   private missing: number;
 
   constructor(readonly exchange: MllpExchange, readonly frame: Pick<InboundFrame, 'envelope' | 'charset'>, count: number) {
@@ -34,7 +35,7 @@ export class FrameReply {
    * Stores the reply of message `index`; sends the frame's reply when it was the last one. Throws (and
    * stores nothing) when the reply cannot be encoded in the frame's charset (GatewayError HL7_BAD_CHARSET).
    */
-  set(index: number, reply: string | Buffer): void {
+  set(index: number, reply: string | Buffer | null): void {
     if (this.replies[index] !== undefined) return;
     if (this.missing > 1) {
       this.replies[index] = reply;
@@ -44,16 +45,20 @@ export class FrameReply {
     const all = this.replies.slice();
     all[index] = reply;
     const charset = this.frame.charset;
-    let bytes: Buffer;
-    if (all.length === 1 && Buffer.isBuffer(reply)) {
+    // null = no reply wanted for that message (enhanced mode, MSH-15 NE/ER/SU).
+    const wanted = all.filter((r): r is string | Buffer => r !== null && r !== undefined);
+    let bytes: Buffer | undefined;
+    if (wanted.length === 0) {
+      bytes = undefined;
+    } else if (all.length === 1 && Buffer.isBuffer(reply)) {
       bytes = reply;
     } else {
-      const texts = all.map((r) => (Buffer.isBuffer(r) ? decodeBytes(r, charset).text : r as string));
+      const texts = wanted.map((r) => (Buffer.isBuffer(r) ? decodeBytes(r, charset).text : r));
       bytes = encodeText(composeReply(this.frame, texts), charset);
     }
     this.replies[index] = reply;
     this.missing = 0;
-    this.exchange.reply(bytes);
+    if (bytes) this.exchange.reply(bytes); else this.exchange.release();
   }
 }
 
@@ -88,7 +93,8 @@ export class MllpSession {
     const state = this.state;
     if (state === 'closed') throw new GatewayError('MLLP_SESSION_CLOSED', { id: this.id });
     if (state === 'replied') throw new GatewayError('MLLP_ALREADY_REPLIED', { id: this.id, by: this.origin ?? '' });
-    this.frame.set(this.index, reply);            // may throw (charset): the session stays open then
+    const sent = typeof reply === 'string' ? enhancedModeReply(this.request, reply) : reply;
+    this.frame.set(this.index, sent);             // may throw (charset): the session stays open then
     this.stateValue = 'replied';
     this.origin = origin;
     retire(this);

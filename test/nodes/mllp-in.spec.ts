@@ -395,6 +395,28 @@ describe('mllp-in node', function () {
       assert.deepEqual([...warnings('in'), ...warnings('resp')], []);
     });
 
+    it('enhanced mode (MSH-15): commit ACKs CA/CE; NE gets no reply; original-mode messages behind it still get AA in order', async () => {
+      const { client } = await start({ ackMode: 'flow' }, [
+        { id: 'pid3', type: 'test-pid3', mode: 'ack', wires: [['resp']] },
+      ], ['pid3']);
+      const base = 'MSH|^~\\&|LAB|CITY|MGS|WARD|20261102101500||ORU^R01^ORU_R01|{ID}|P|2.5|||{ACCEPT}|NE\r'
+        + 'PID|||{PID3}\rOBR|1||||||20261102101000\rOBX|1|NM|HGB||14.6|g/dL|13.5-17.5||||F\r';
+      const msg = (id: string, accept: string, pid3: string): string =>
+        base.replace('{ID}', id).replace('{ACCEPT}', accept).replace('{PID3}', pid3);
+      client.send(msg('ENH-1', 'AL', '4711'));        // enhanced, accepted -> CA
+      client.send(msg('ENH-2', 'AL', ''));            // enhanced, refused -> CE with the ERR
+      client.send(msg('ENH-3', 'NE', '4711'));        // enhanced, never acknowledge -> nothing
+      client.send(msg('ENH-4', 'ER', '4711'));        // enhanced, errors only, accepted -> nothing
+      client.send(msg('ENH-5', '', '4711'));          // original mode -> AA
+      const frames = await client.waitFrames(3, 3000);
+      await delay(200);
+      assert.equal(client.frames.length, 3);
+      assert.deepEqual(frames.map((f) => [hl7(f.toString(), 'MSA-1'), hl7(f.toString(), 'MSA-2')]),
+        [['CA', 'ENH-1'], ['CE', 'ENH-2'], ['AA', 'ENH-5']]);
+      assert.equal(hl7(frames[1].toString(), 'ERR-2'), 'PID^1^3');
+      assert.equal(client.closed, false);
+    });
+
     it('complete: AA only once every node has finished the message', async () => {
       const { client } = await start({ ackMode: 'complete' }, [
         { id: 'work', type: 'test-worker', delay: 300, wires: [['work2']] },
