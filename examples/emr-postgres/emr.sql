@@ -2,7 +2,8 @@
 -- MGS demo EMR for PostgreSQL: the "EMR interface" a hospital exposes to MGS (views and
 -- functions mg_lookup_patient, mg_lookup_tests, mg_write_result) plus invented demo data. SPEC section 5: barcode 107558 = patient 1234 (홍길동, 50, M),
 -- class E, location 1111^2222, HGB/HCT/RBC/WBC on device E024 (channels 03/04/02/01, OBX-13 P,P,Q,Q).
--- All other patients are invented; the 410xxx barcodes are the ones the shared test cases send.
+-- All other patients are invented; the 410xxx barcodes are the ones the shared test cases send. The cases' standard-lab
+-- patients (DK77001, KR5xxxx) send their record number in PID-3.1, so it is also their specimen barcode here.
 -- Load into an empty database:  psql -v ON_ERROR_STOP=1 -d <db> -f examples/emr-postgres/emr.sql
 --
 -- Interface (what MGS reads and writes):
@@ -377,7 +378,13 @@ INSERT INTO patients (patient_no, name, family_name, given_name, birth_date, age
   ('6103', '최지우', '최', '지우', '1992-07-17', 34, 'F', 'O', '2201', '3302'),
   ('6104', '정도윤', '정', '도윤', '1981-03-30', 45, 'M', 'E', '1111', '2223'),
   ('6106', 'O''Neil|Kim^Park&Lee~Choi\Jung', 'O''Neil', 'Kim', '1975-01-01', 51, 'U', 'O', '2201', '3302'),
-  ('DK77001', 'SØNDERGÅRD ÆSA', 'SØNDERGÅRD', 'ÆSA', '1964-09-12', 62, 'F', 'O', 'W7', '1');
+  ('DK77001', 'SØNDERGÅRD ÆSA', 'SØNDERGÅRD', 'ÆSA', '1964-09-12', 62, 'F', 'O', 'W7', '1'),
+  ('KR55501', 'TESTB JIWOO', 'TESTB', 'JIWOO', '1978-02-14', 48, 'M', 'O', 'W7', '1'),
+  ('KR55801', 'TEST&SON ALEX', 'TEST&SON', 'ALEX', '1975-05-05', 51, 'M', 'O', 'W7', '1'),
+  ('KR56001', 'TESTZ YUNA', 'TESTZ', 'YUNA', '1985-05-05', 41, 'F', 'O', 'W7', '1'),
+  ('KR56002', 'TESTAA JUNHO', 'TESTAA', 'JUNHO', '1970-09-09', 56, 'M', 'O', 'W7', '1'),
+  ('KR56101', 'TESTAG HARU', 'TESTAG', 'HARU', '1985-03-17', 41, 'F', 'O', 'W7', '1'),
+  ('KR56102', 'TESTAH NOA', 'TESTAH', 'NOA', '2000-02-29', 26, 'M', 'O', 'W7', '1');
 
 INSERT INTO specimens (barcode, patient_no, collected_at) VALUES
   ('107558', '1234', '2009-09-27 15:10:00'),
@@ -402,7 +409,13 @@ INSERT INTO specimens (barcode, patient_no, collected_at) VALUES
   ('500103', '6103', '2026-11-03 08:30:00'),
   ('500104', '6104', '2026-11-03 08:40:00'),
   ('500106', '6106', '2026-11-03 08:50:00'),
-  ('DK77001', 'DK77001', '2026-11-02 14:15:00');
+  ('DK77001', 'DK77001', '2026-11-02 14:15:00'),
+  ('KR55501', 'KR55501', '2026-11-02 10:05:00'),
+  ('KR55801', 'KR55801', '2026-11-02 11:25:00'),
+  ('KR56001', 'KR56001', '2026-11-02 12:00:00'),
+  ('KR56002', 'KR56002', '2026-11-02 12:05:00'),
+  ('KR56101', 'KR56101', '2026-11-02 08:15:00'),
+  ('KR56102', 'KR56102', '2026-03-08 01:25:00');
 
 INSERT INTO orders (barcode, test_code, seq, obx13) VALUES
   ('107558', 'HGB', 1, 'P'),

@@ -847,6 +847,21 @@ describe('e2e: the shared cases against the real gateway', function () {
       assert.equal(m.history.filter((h) => h.status === 'delivered').length, 1);
     });
   });
+
+  // ---------------------------------------------------------------------------------------------- all
+  describe('the demo EMR after all the cases', () => {
+    it('matches every result row to a known patient (by barcode, and by PID-3.3 where the MG filled it)', () => {
+      const db = new Database(path.join(main.dataDir, 'demo-emr.sqlite'), { readonly: true, fileMustExist: true });
+      try {
+        const rows = db.prepare(`SELECT r.barcode, r.patient_no AS sent, p.patient_no AS known FROM results r
+          LEFT JOIN mg_patient p ON p.barcode = r.barcode ORDER BY r.id`).all() as Array<{ barcode: string; sent: string; known: string | null }>;
+        assert.ok(rows.length >= 50, `${rows.length} rows`);
+        assert.deepEqual(rows.filter((r) => r.known === null || (r.sent !== '' && r.sent !== r.known)), []);
+      } finally {
+        db.close();
+      }
+    });
+  });
 });
 
 // ------------------------------------------------------------------------------------------------ case 23's fake EMR
