@@ -207,6 +207,17 @@ describe('e2e: examples/emr-hl7 (HL7 ORU^R01 over MLLP to the EMR) against a fak
     assert.deepEqual([fake.of('410091').length, fake.of('410092').length], [1, 1]);
   });
 
+  it('case 21a: an EUC-KR result (MSH-18 KS X 1001) reaches the EMR as UTF-8 bytes with MSH-18 UNICODE UTF-8, Hangul intact', async () => {
+    assert.deepEqual(await send(caseFile('21-charset-euckr-latin1', 'input_a_euckr_msh18.bin')), ['AA', 'BARCODE']);
+    await fake.until(() => fake.of('410072').length > 0, 'the case 21a result');
+    const text = fake.of('410072')[0].text;            // decoded by the fake as UTF-8
+    assert.equal(field(text, 'MSH', 18), 'UNICODE UTF-8');
+    assert.equal(field(text, 'PID', 5), '이하늘');
+    assert.match(text, /\rOBX\|[^\r]*\rNTE\|1\|\|검체 용혈 있음\r$/);       // the OBX's note, after it
+    assert.match(text, /\rOBX\|1\|NM\|HGB\^HGB\^L\|\|15\.2\|g\/dl\|13\.5-17\.5\|N\|/);
+    await stored('410072', (x) => x.status === 'delivered', 'delivered');
+  });
+
   it('AR from the EMR -> retried with the same MSH-10, then AA -> delivered once', async () => {
     fake.policy = (r, copies) => (r.barcode === '410301' && copies === 0 ? 'AR' : 'AA');
     assert.deepEqual(await send(mgResult('410301', '6301', '13.1')), ['AA', 'BARCODE']);
@@ -286,9 +297,9 @@ describe('e2e: examples/emr-hl7 (HL7 ORU^R01 over MLLP to the EMR) against a fak
       byCtrl.set(r.ctrl, r.barcode);
     }
     assert.equal(new Set(accepted.map((r) => r.ctrl)).size, accepted.length);
-    assert.deepEqual(accepted.map((r) => r.barcode), ['107558', '410091', '410092', '410301', '410303',
+    assert.deepEqual(accepted.map((r) => r.barcode), ['107558', '410091', '410092', '410072', '410301', '410303',
       '410311', '410312', '410313', '410321', '410322', '410323']);
     const delivered = await api('messages?direction=in&status=delivered&destination=emr-hl7');
-    assert.equal(delivered.total, 11);
+    assert.equal(delivered.total, 12);
   });
 });
