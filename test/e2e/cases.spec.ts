@@ -838,6 +838,26 @@ describe('e2e: the shared cases against the real gateway', function () {
       assert.ok(got.bytes.includes(Buffer.from('S\xd8NDERG\xc5RD^\xc6SA', 'latin1')), 'PID-5 not sent in ISO 8859-1');
     });
 
+    it('forwarded as HL7 byte for byte: only MSH-10 (fresh) and OBX-8 (flags) change; escapes and ~ ranges kept (cases 11, 17)', async () => {
+      const ok: Step = { name: 'ok', reply: (s, ctrl) => s.write(frameOf(fill(text(C, 'resp_ok.hl7'), ctrl, ''))) };
+      emr.script = [ok, ok];
+      const before = emr.received.length;
+      const p = await connect(gw);
+      await write(p, caseFile('11-escape-sequences-decode', 'input.bin'));
+      await write(p, caseFile(C17, 'input.bin'));
+      await p.c.waitFrames(2);
+      assert.deepEqual(replies(p).map(msa), [['AA', 'ESC-0001'], ['AA', 'BARCODE']]);
+      await waitStored(gw, { barcode: '410061' }, (m) => m.status === 'delivered', 10000);
+      const sent = emr.received.slice(before);
+      assert.equal(sent.length, 2);
+      const expected = [withFlags(text('11-escape-sequences-decode', 'input.hl7'), { 2: 'N' }), withFlags(text(C17, 'input.hl7'), flagMap(FLAGS17))];
+      sent.forEach((got, i) => {
+        const f = expected[i].split('\r')[0].split('|');
+        f[9] = seg(got.text, 'MSH', 10);
+        assert.ok(got.bytes.equals(Buffer.from([f.join('|'), ...expected[i].split('\r').slice(1)].join('\r'), 'utf8')), got.text);
+      });
+    });
+
     it('CA counts as delivered (destination in enhanced mode)', async () => {
       emr.script = [{ name: 'CA', reply: (s, ctrl) => s.write(frameOf(fill(text(C, 'resp_ca.hl7'), ctrl, ''))) }];
       const p = await connect(gw);
