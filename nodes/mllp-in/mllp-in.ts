@@ -6,12 +6,13 @@ import { encodeText } from '../../lib/hl7/charset';
 import { DEFAULT_MAX_FRAME_SIZE } from '../../lib/mllp/framer';
 import { frameNak, nakText, readFrame, type InboundFrame, type InboundMessage, type Nak } from '../../lib/mllp/inbound';
 import { ackCodeOf, nakForError, type ErrorLike } from '../../lib/mllp/replies';
-import { MllpServer, type MllpConnection, type MllpExchange, type OversizeInfo } from '../../lib/mllp/server';
+import { MllpServer, type MllpConnection, type MllpExchange, type MllpTlsInfo, type OversizeInfo } from '../../lib/mllp/server';
 import { FrameReply, MllpSession, registerSession } from '../../lib/mllp/sessions';
 import type { ErrorInfo } from '../../lib/store';
 import { reportConfigFailure } from '../shared/config-failure';
 import { MessageLog, logReply, msaText, rememberLogged } from '../shared/message-log';
 import { STATUS_FAILED, toCatchable } from '../shared/report';
+import { serverTlsOptions } from '../shared/tls';
 import { CompletionTracker } from './completion';
 
 type AckMode = 'immediate' | 'flow' | 'complete';
@@ -41,6 +42,10 @@ interface MllpInDef extends NodeDef {
   replyTimeout: string | number;
   /** Log every message and its reply in the message store (default true; settings.mgsMessageLog false turns it off). */
   log?: boolean;
+  /** Id of a core tls-config node: MLLP over TLS ('' = plain TCP). */
+  tls?: string;
+  /** TLS: refuse clients without a certificate signed by the tls-config's CA. */
+  requireClientCert?: boolean;
 }
 
 interface MllpInOptions {
@@ -57,7 +62,7 @@ interface MllpInMsg extends NodeMessage {
   /** The message's row in the message store (hl7-spool stores the message in that same row). */
   store?: { id: number };
   mllp: { remoteAddress: string; remotePort: number; localPort: number; receivedAt: string; connectionId: string;
-    batch?: { index: number; count: number } };
+    batch?: { index: number; count: number }; tls?: MllpTlsInfo };
 }
 
 function bad(detail: string): never {
@@ -127,8 +132,10 @@ export = function (RED: NodeAPI): void {
     const node = this;
 
     let opts: MllpInOptions;
+    let tlsOptions: ReturnType<typeof serverTlsOptions>;
     try {
       opts = readConfig(RED, node, config);
+      tlsOptions = serverTlsOptions(RED, config.tls, config.requireClientCert === true);
     } catch (err) {
       const cancel = reportConfigFailure(RED, node, err);
       node.on('close', (_removed: boolean, done: () => void) => { cancel(); done(); });
@@ -149,6 +156,7 @@ export = function (RED: NodeAPI): void {
     const server = new MllpServer({
       host: opts.host, port: opts.port, maxFrameSize: opts.maxFrameSize, idleTimeoutMs: opts.idleTimeoutMs,
       maxConnections: opts.maxConnections, strict: opts.strict, missingCrWaitMs: opts.missingCrWaitMs,
+      ...(tlsOptions ? { tls: tlsOptions } : {}),
     });
     const sessionsByConn = new Map<MllpConnection, Set<MllpSession>>();
     // Logging never waits for the disk: the ACK in 'flow' mode waits only for the spool's durable enqueue.
@@ -208,6 +216,7 @@ export = function (RED: NodeAPI): void {
             remoteAddress: conn.remoteAddress, remotePort: conn.remotePort, localPort: conn.localPort,
             receivedAt: ex.receivedAt.toISOString(), connectionId: conn.id,
             ...(frame.messages.length > 1 ? { batch: { index: m.index, count: frame.messages.length } } : {}),
+            ...(conn.tls ? { tls: { ...conn.tls } } : {}),
           },
         };
         if (log) {
@@ -267,6 +276,9 @@ export = function (RED: NodeAPI): void {
     });
     server.on('rejected', (w: GatewayError, remote: string) => {
       node.warn(`[${w.code}] ${RED._('mllp-in.warn.rejected', { peer: remote, max: opts.maxConnections })}`);
+    });
+    server.on('tlsRejected', (w: GatewayError, remote: string) => {
+      node.warn(`[${w.code}] ${RED._('mllp-in.warn.connection', { peer: remote, message: toCatchable(RED, w).message })}`);
     });
     server.on('error', (err: Error) => {
       node.status(STATUS_FAILED);

@@ -8,6 +8,7 @@ import { MllpClient, type ClientState } from '../../lib/mllp/client';
 import { setMshField } from '../../lib/mllp/outbound';
 import { reportConfigFailure } from '../shared/config-failure';
 import { reportFailure, toCatchable } from '../shared/report';
+import { clientTlsOptions } from '../shared/tls';
 
 const CHARSETS = ['auto', 'utf-8', 'euc-kr', 'cp949', 'latin1'] as const;
 type OutCharset = typeof CHARSETS[number];
@@ -26,6 +27,8 @@ interface MllpOutDef extends NodeDef {
   enhancedMode: boolean;
   /** Replace MSH-10 with a fresh unique control ID before sending (the MG's BARCODE/IMAGE cannot be matched). */
   newControlId: boolean;
+  /** Id of a core tls-config node: MLLP over TLS ('' = plain TCP). */
+  tls?: string;
 }
 
 interface OutMsg extends NodeMessage {
@@ -55,6 +58,7 @@ export = function (RED: NodeAPI): void {
     let port: number;
     let ackTimeoutMs: number;
     let charset: OutCharset;
+    let tlsOptions: ReturnType<typeof clientTlsOptions>;
     try {
       host = sub(config.host);
       if (!/^[A-Za-z0-9.:_%-]+$/.test(host)) bad(`host "${host}" is not a host name or address`);
@@ -66,6 +70,7 @@ export = function (RED: NodeAPI): void {
       if (!Number.isInteger(ackTimeoutMs) || ackTimeoutMs < 100) bad(`ackTimeout "${t}" is not a number of ms (at least 100)`);
       charset = (config.charset || 'auto') as OutCharset;
       if (!CHARSETS.includes(charset)) bad(`charset "${charset}" is not one of ${CHARSETS.join(', ')}`);
+      tlsOptions = clientTlsOptions(RED, config.tls);
     } catch (err) {
       const cancel = reportConfigFailure(RED, node, err);
       node.on('input', (msg, _send, done) => reportFailure(RED, node, err, msg, done));
@@ -73,7 +78,8 @@ export = function (RED: NodeAPI): void {
       return;
     }
     const replaceControlId = config.newControlId !== false;
-    const client = new MllpClient({ host, port, ackTimeoutMs, enhancedMode: config.enhancedMode === true });
+    const client = new MllpClient({ host, port, ackTimeoutMs, enhancedMode: config.enhancedMode === true,
+      ...(tlsOptions ? { tls: tlsOptions } : {}) });
 
     let downReported = false;
     client.on('state', (state: ClientState, err?: Error) => {
