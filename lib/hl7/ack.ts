@@ -97,9 +97,14 @@ function location(loc: string | undefined): ErrLocation | undefined {
 export function buildAck(received: Hl7Message | string, opts: AckOptions): string {
   const text = typeof received === 'string' ? received : received.segments()[0].toString();
   const peek = peekMsh(text);
-  const fs = peek?.fieldSep ?? '|';
-  const enc = peek?.encodingChars ?? '^~\\&';
-  const f = (n: number): string => peek?.fields[n] ?? '';
+  // A NAK must itself be readable: when the sender's MSH-1/MSH-2 are not a usable delimiter set (the very
+  // reason some messages are refused), answer with the standard ones and escape what is echoed.
+  const usable = peek !== null && usableDelimiters(peek.fieldSep, peek.encodingChars);
+  const fs = usable ? peek.fieldSep : '|';
+  const enc = usable ? peek.encodingChars : '^~\\&';
+  const f = usable
+    ? (n: number): string => peek.fields[n] ?? ''
+    : (n: number): string => encodeEscapes(peek?.fields[n] ?? '', STANDARD_DELIMITERS);
   const d = {
     field: fs, component: enc.charAt(0), repetition: enc.charAt(1), escape: enc.charAt(2),
     subcomponent: enc.charAt(3), truncation: enc.charAt(4),
@@ -151,6 +156,15 @@ export function buildAck(received: Hl7Message | string, opts: AckOptions): strin
     }
   }
   return segments.join('\r') + '\r';
+}
+
+const STANDARD_DELIMITERS = { field: '|', component: '^', repetition: '~', escape: '\\', subcomponent: '&', truncation: '' };
+
+/** True when MSH-1 and MSH-2 form a delimiter set a receiver can parse (the rules of readDelimiters). */
+function usableDelimiters(fs: string, enc: string): boolean {
+  if (fs.length !== 1 || /[A-Za-z0-9\r\n ]/.test(fs)) return false;
+  if (enc.length < 4 || enc.length > 5 || /[A-Za-z0-9\r\n ]/.test(enc)) return false;
+  return new Set(enc + fs).size === enc.length + 1;
 }
 
 function escapeRe(s: string): string {
