@@ -634,5 +634,36 @@ describe('e2e durability: nothing lost (spool with retry, commit-then-ACK)', fun
       assert.equal((await spoolState(gw)).depth, 0);
       figure(`(d) block: the refused result was tried ${emr.attempts(refused)} times (${emr.attempts(refused) - 1} AR) while ${codes.length - 3} waited behind it`);
     });
+
+    it('dead-letter policy with the demo EMR: a result an EMR rule rejects (EMR_QUERY_FAILED) is parked after the flow\'s maxAttempts; the rest are written', async () => {
+      // The default flow as it ships (maxAttempts 5), with retries 0.1-0.4 s apart instead of 1-60 s.
+      const flow = withSpool(defaultFlow(), { retryBase: 0.1, retryCap: 0.4 });
+      const maxAttempts = Number(resultPath(flow).spool.maxAttempts);
+      const root = tempRoot();
+      const gw = await gateway(root, { flow });
+      const codes = barcodes('R', 8);
+      const poisoned = codes[2];
+      // A rule inside the EMR database refuses this one result, as a hospital's validation trigger would.
+      const db = new Database(path.join(gw.dataDir, EMR_FILE), { fileMustExist: true });
+      db.exec(`CREATE TRIGGER reject_result BEFORE INSERT ON results WHEN NEW.barcode = '${poisoned}'
+        BEGIN SELECT RAISE(ABORT, 'result refused by an EMR rule'); END`);
+      db.close();
+
+      const replies = await lockStep(gw.mllpPort, codes, 0);
+      replies.forEach((r, i) => assertAck(r, 'AA', `result ${codes[i]}`));
+      await waitFor('the dead letter', async () => ((await spoolState(gw)).dead === 1 ? true : undefined));
+      const rest = codes.filter((c) => c !== poisoned);
+      const rows = await waitFor('the other results in the demo EMR', () => {
+        const r = emrRows(gw, 'R');
+        return r.length >= rest.length ? r : undefined;
+      });
+      assert.deepEqual(rows.map((r) => [r.barcode, r.rows]), rest.map((c) => [c, 4]), 'the others written in order; none of the refused one (all or nothing)');
+      const failed = history(gw, 'failed').filter((h) => h.barcode === poisoned);
+      assert.deepEqual(failed.map((h) => h.attempt), Array.from({ length: maxAttempts - 1 }, (_, i) => i + 1));
+      for (const f of failed) assert.match(f.detail, /^EMR_QUERY_FAILED: /);
+      assert.deepEqual(history(gw, 'dead').map((h) => [h.barcode, h.attempt]), [[poisoned, maxAttempts]]);
+      assert.deepEqual(await deadLetters(gw), [[poisoned, 'EMR_QUERY_FAILED']]);
+      assert.equal((await spoolState(gw)).depth, 0);
+    });
   });
 });
