@@ -24,6 +24,8 @@ export interface ObxResult {
   test?: string;
   /** OBX-5 decoded; null = HL7 null "". */
   value?: string | null;
+  /** OBX-5 as obx-check read it as a number (the site's decimal commas included); else read from `value`. */
+  numeric?: number | null;
   units?: string;
   /** OBX-7 as received (the MG's `low~high`). */
   range?: string | null;
@@ -164,7 +166,7 @@ export function resultRows(input: ResultRowsInput): NamedParams[] {
       testCode: r.test ?? '',
       channelCode: r.code ?? '',
       value,
-      numericValue: numericValue(value),
+      numericValue: typeof r.numeric === 'number' && Number.isFinite(r.numeric) ? r.numeric : numericValue(value),
       units: r.units ?? '',
       range: r.range === undefined ? null : r.range,
       flag: r.flag ?? '',

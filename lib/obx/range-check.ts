@@ -300,6 +300,8 @@ export interface ObxEntry {
   name: string;
   /** OBX-5 as decoded text (first repetition); null = HL7 null `""`. */
   value: string | null;
+  /** OBX-5 as the number it was flagged as: plain numbers only (not `<0.5`), decimal commas where the site allows them. */
+  numeric?: number;
   /** OBX-6.1 */
   units: string;
   /** OBX-7 exactly as received (the MG's `low~high` keeps its `~`); null = HL7 null `""`. */
@@ -435,6 +437,7 @@ export function flagObservations(m: Hl7Message, table: RangeTable = [], options:
       valueType,
       overridden: deviceFlag !== '' && deviceFlag !== outcome.flag,
     };
+    if (value.ok && value.comparator === undefined) entry.numeric = value.value;
     if (outcome.reason) entry.reason = outcome.reason;
     if (range?.low !== undefined) entry.low = range.low;
     if (range?.high !== undefined) entry.high = range.high;

@@ -610,7 +610,7 @@ describe('e2e: the shared cases against the real gateway', function () {
       assert.deepEqual(msa((await p.c.waitFrames(1))[0].toString('utf8')), ['AA', 'BARCODE']);
       const rows = await byBarcode(main, '410061', 19);
       assert.deepEqual(rows.map((r) => r.flag), FLAGS17);
-      assert.deepEqual([rows[17].test_code, rows[17].value, rows[17].reason], ['TSH', '4,2', 'decimal-comma']);
+      assert.deepEqual([rows[17].test_code, rows[17].value, rows[17].numeric_value, rows[17].reason], ['TSH', '4,2', null, 'decimal-comma']);
       assert.deepEqual([0, 1, 18].map((i) => rows[i].ref_range), ['11.2~17.2', '3.2~10.2', '150~400']);
     });
 
@@ -631,7 +631,7 @@ describe('e2e: the shared cases against the real gateway', function () {
         const flags = [...FLAGS17];
         flags[17] = 'H';
         assert.deepEqual(rows.map((r) => r.flag), flags);
-        assert.equal(rows[17].reason, null);
+        assert.deepEqual([rows[17].value, rows[17].numeric_value, rows[17].reason], ['4,2', 4.2, null]);
       });
     });
   });

@@ -86,7 +86,7 @@ describe('obx-check node', () => {
     const msg = await out;
     assert.equal(obx8(msg.payload)[17], 'H');
     assert.deepEqual(msg.obx[17], {
-      setId: '18', code: '36', test: 'TSH', name: '', value: '4,2', units: 'mIU/L', range: '0,4-4,0', flag: 'H', deviceFlag: 'A',
+      setId: '18', code: '36', test: 'TSH', name: '', value: '4,2', numeric: 4.2, units: 'mIU/L', range: '0,4-4,0', flag: 'H', deviceFlag: 'A',
       index: 18, valueType: 'ST', low: 0.4, high: 4, rangeSource: 'message', overridden: true,
     });
   });

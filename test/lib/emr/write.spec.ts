@@ -35,6 +35,11 @@ describe('emr result rows', () => {
     assert.equal(observedAt(Hl7Message.parse(RESULT.replace('20090927151949', 'garbage')), 'UTC'), null);
   });
 
+  it('takes the number obx-check read (a site\'s decimal comma, case 17) over its own reading of the text', () => {
+    const rows = resultRows({ payload: RESULT, obx: SPEC_OBX.map((r, i) => (i === 0 ? { ...r, value: '12,7', numeric: 12.7 } : r)) });
+    assert.deepEqual(rows.map((r) => [r.value, r.numericValue]), [['12,7', 12.7], ['39.1', 39.1], ['TEST', null], ['2', 2]]);
+  });
+
   it('reads numbers only where the value is plainly one', () => {
     assert.deepEqual(['12.7', '-3.1', ' 2 ', '.5', 'TEST', '<5', '4,2', '', null, '1e3', '12.7.1'].map(numericValue),
       [12.7, -3.1, 2, 0.5, null, null, null, null, null, null, null]);

@@ -91,6 +91,13 @@ describe('lib/obx/range-check', () => {
       const { entries, out } = run(text('17-refrange-formats-flags'), [], { decimalComma: true });
       assert.deepEqual(obx8(out), expected.map((f, i) => (i === 17 ? 'H' : f)));
       assert.equal(entries.some((e) => e.reason), false);
+      assert.equal(entries[17].numeric, 4.2);   // the number it was flagged as, for the EMR's numeric column
+    });
+
+    it('gives each plainly numeric value as a number, and none for 4,2 when decimal commas are off', () => {
+      const { entries } = run(text('17-refrange-formats-flags'));
+      assert.deepEqual(entries.map((e) => e.numeric ?? null),
+        [12.7, 2, 5.8, 3, 7.2, 8, 10, 100, 70, -3.1, 1.5, 0.4, 1.2, 1.1, 1.3, 0.6, 3.4, null, 150]);
     });
 
     it('forwards OBX-7 exactly as received', () => {
