@@ -9,6 +9,7 @@
  * that session (mllp-in itself, or an mllp-response in the flow) records its reply through logReply().
  */
 import type { Node, NodeAPI } from 'node-red';
+import { decodeBytes } from '../../lib/hl7/charset';
 import { ackCodeOf } from '../../lib/mllp/replies';
 import type { MllpSession } from '../../lib/mllp/sessions';
 import type { ErrorInfo, EventEntry, LogEntry, Store } from '../../lib/store';
@@ -95,6 +96,11 @@ export class MessageLog {
 }
 
 interface Logged { log: MessageLog; id: number; peer: string | null }
+
+/** A reply given as bytes, as text (its MSH-18 or the session's charset; latin1 keeps any bytes readable). */
+function textOf(bytes: Buffer, charset: string): string {
+  try { return decodeBytes(bytes, charset).text; } catch { return bytes.toString('latin1'); }
+}
 const bySession = new WeakMap<MllpSession, Logged>();
 
 /** Remembers the logged row of a session's message, so its reply is logged against it. */
@@ -111,7 +117,7 @@ export function logReply(session: MllpSession, reply: string | Buffer, actor: st
   const l = bySession.get(session);
   if (!l) return;
   bySession.delete(session);
-  const text = typeof reply === 'string' ? reply : reply.toString(session.charset === 'utf-8' ? 'utf8' : 'latin1');
+  const text = typeof reply === 'string' ? reply : textOf(reply, session.charset);
   const code = ackCodeOf(text);
   l.log.log({ direction: 'out', text, raw: typeof reply === 'string' ? null : new Uint8Array(reply), kind: code ? 'ack' : 'response',
     peer: l.peer, relatedId: l.id, actor, detail: code || null });

@@ -191,6 +191,18 @@ describe('message log (mllp-in, mllp-response)', function () {
     assert.notEqual(b1.text, b2.text);
   });
 
+  it('a response (replyWith payload) is logged as such and marks the message acked; EUC-KR text intact', async () => {
+    const c = await start([{ id: 'reply', type: 'mllp-response', replyWith: 'payload', wires: [] }], { charset: 'euc-kr' });
+    c.write(caseFile(C21, 'input_b_euckr_no_msh18.bin'));
+    await c.waitFrames(1);
+    const [inbound, out] = await rows();
+    assert.deepEqual([inbound.status, out.kind, out.relatedId], ['acked', 'response', inbound.id]);
+    const i = await detail(inbound.id);
+    assert.match(i.text, /\|강바다\|/);
+    assert.equal((await detail(out.id)).text, i.text, 'the echo, as text');
+    assert.equal(i.history[1].detail, 'response');
+  });
+
   it('a reply time-out is an AE the store records as MLLP_TIMEOUT', async () => {
     const c = await start([{ id: 'sink', type: 'helper' }], { replyTimeout: 100 }, ['sink']);
     const reply = await c.request(RESULT);
