@@ -103,7 +103,8 @@ export async function lookupOrder(session: EmrSession, request: string, o: Looku
   }
   const patients = await fetchRows(session, o.patient ?? { mode: 'sql', sql: DEFAULT_PATIENT_SQL }, params);
   if (patients.length === 0) {
-    throw new GatewayError('EMR_NOT_FOUND', { barcode, location, hl7Code: '204', ackCode: 'AE' });
+    // No barcode in the parameters: they reach logs and error texts, which carry no patient data.
+    throw new GatewayError('EMR_NOT_FOUND', { location, hl7Code: '204', ackCode: 'AE' });
   }
   const tests = await fetchRows(session, o.tests ?? { mode: 'sql', sql: DEFAULT_TESTS_SQL }, params);
   return { response: buildResponse(request, patients[0], tests, o), patient: patients[0], tests, params };
