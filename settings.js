@@ -29,23 +29,82 @@ if (!fs.existsSync(workingFlow)) {
 
 const loopback = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(env.MGS_HOST);
 
-// Editor and admin API login: MGS_ADMIN_USER plus a bcrypt hash in MGS_ADMIN_PASSWORD_HASH
-// (make one with: node -e "console.log(require('bcryptjs').hashSync(process.argv[1], 10))" 'secret').
+// Exposure rules (docs/security.md). On loopback (the default) the gateway is reachable only from this machine.
+// On any other address: the editor, the admin API and /mgs/api need a login (adminAuth), and the HTTP routes
+// of the flows (httpNode: the MG's image upload POST /mgs/images/<name>) need their own credentials.
+// MGS_ALLOW_INSECURE=1 lifts both rules, for a network that is protected otherwise.
+const insecureAllowed = env.MGS_ALLOW_INSECURE === '1';
+const BCRYPT = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/;
+function bcryptHash(name) {
+  const hash = env[name];
+  if (!BCRYPT.test(hash)) {
+    throw new Error(`${name} is not a bcrypt hash (make one with: ` +
+      `node -e "console.log(require('bcryptjs').hashSync(process.argv[1], 10))" 'the password')`);
+  }
+  return hash;
+}
+
+// Editor and admin API login: MGS_ADMIN_USER plus a bcrypt hash in MGS_ADMIN_PASSWORD_HASH. A login lasts
+// MGS_SESSION_HOURS (default 12, one shift) instead of Node-RED's 7 days.
 let adminAuth;
-if (env.MGS_ADMIN_USER && env.MGS_ADMIN_PASSWORD_HASH) {
+if (env.MGS_ADMIN_USER || env.MGS_ADMIN_PASSWORD_HASH) {
+  if (!env.MGS_ADMIN_USER) throw new Error('MGS_ADMIN_PASSWORD_HASH is set but MGS_ADMIN_USER is not');
   adminAuth = {
     type: 'credentials',
-    users: [{ username: env.MGS_ADMIN_USER, password: env.MGS_ADMIN_PASSWORD_HASH, permissions: '*' }],
+    users: [{ username: env.MGS_ADMIN_USER, password: bcryptHash('MGS_ADMIN_PASSWORD_HASH'), permissions: '*' }],
+    sessionExpiryTime: Math.round(Number(env.MGS_SESSION_HOURS || 12) * 3600),
   };
 }
-if (!loopback && !adminAuth && env.MGS_ALLOW_INSECURE !== '1') {
+if (!loopback && !adminAuth && !insecureAllowed) {
   throw new Error(`Refusing to listen on ${env.MGS_HOST} without a login: set MGS_ADMIN_USER and ` +
     'MGS_ADMIN_PASSWORD_HASH (or MGS_ALLOW_INSECURE=1 to accept the risk).');
 }
 
+// Credentials for the flows' HTTP routes (the MG's image upload): a bearer token (MGS_UPLOAD_TOKEN, sent as
+// "Authorization: Bearer <token>") and/or HTTP basic credentials (MGS_UPLOAD_USER + bcrypt MGS_UPLOAD_PASSWORD_HASH).
+// Required as soon as one is set; when the gateway is exposed without any, those routes answer 401 to everyone.
+const uploadToken = env.MGS_UPLOAD_TOKEN || '';
+if (uploadToken && uploadToken.length < 16) throw new Error('MGS_UPLOAD_TOKEN must be at least 16 characters long');
+const uploadUser = env.MGS_UPLOAD_USER || '';
+const uploadHash = uploadUser || env.MGS_UPLOAD_PASSWORD_HASH ? bcryptHash('MGS_UPLOAD_PASSWORD_HASH') : '';
+let httpNodeAuth;
+if (uploadToken || uploadUser || (!loopback && !insecureAllowed)) {
+  const crypto = require('node:crypto');
+  const bcrypt = require('bcryptjs');
+  const digest = (s) => crypto.createHash('sha256').update(s).digest();
+  const sameText = (a, b) => crypto.timingSafeEqual(digest(a), digest(b));
+  let lastGood = '';   // bcrypt is slow on purpose: remember the last accepted basic credentials
+  httpNodeAuth = function mgsHttpNodeAuth(req, res, next) {
+    if (req.method === 'OPTIONS') return next();
+    const header = String(req.headers.authorization || '');
+    const [scheme, value = ''] = header.split(/\s+/, 2);
+    if (uploadToken && /^bearer$/i.test(scheme) && sameText(value, uploadToken)) return next();
+    if (uploadHash && /^basic$/i.test(scheme)) {
+      if (lastGood && sameText(value, lastGood)) return next();
+      const text = Buffer.from(value, 'base64').toString('utf8');
+      const colon = text.indexOf(':');
+      if (colon > 0 && sameText(text.slice(0, colon), uploadUser) && bcrypt.compareSync(text.slice(colon + 1), uploadHash)) {
+        lastGood = value;
+        return next();
+      }
+    }
+    res.set('WWW-Authenticate', uploadHash ? 'Basic realm="MGS"' : 'Bearer realm="MGS"');
+    res.sendStatus(401);
+  };
+  if (!uploadToken && !uploadUser) {
+    console.warn(`MGS: listening on ${env.MGS_HOST} without MGS_UPLOAD_TOKEN or MGS_UPLOAD_USER: ` +
+      'image uploads (POST /mgs/images/<name>) are refused with 401 until one is set.');
+  }
+}
+
 let https;
-if (env.MGS_HTTPS_KEY && env.MGS_HTTPS_CERT) {
+if (env.MGS_HTTPS_KEY || env.MGS_HTTPS_CERT) {
+  if (!env.MGS_HTTPS_KEY || !env.MGS_HTTPS_CERT) throw new Error('HTTPS needs both MGS_HTTPS_KEY and MGS_HTTPS_CERT');
   https = { key: fs.readFileSync(env.MGS_HTTPS_KEY), cert: fs.readFileSync(env.MGS_HTTPS_CERT) };
+  if (env.MGS_HTTPS_PASSPHRASE) https.passphrase = env.MGS_HTTPS_PASSPHRASE;
+} else if (!loopback) {
+  console.warn(`MGS: listening on ${env.MGS_HOST} over plain HTTP: logins and uploads cross the network ` +
+    'unencrypted; set MGS_HTTPS_KEY and MGS_HTTPS_CERT.');
 }
 
 module.exports = {
@@ -56,6 +115,7 @@ module.exports = {
   flowFilePretty: true,
   credentialSecret: env.MGS_CREDENTIAL_SECRET || undefined,
   adminAuth,
+  httpNodeAuth,
   https,
   // Our own package is loaded from the repository, with its examples (Import > Examples).
   nodesDir: [root],
