@@ -3,6 +3,7 @@
 // without a login; exposed with a login, HTTPS and an upload token, the editor, the admin API, /mgs/api and the
 // image upload all need credentials; and at the default log level no patient data reaches its log.
 import { strict as assert } from 'node:assert';
+import * as http from 'node:http';
 import * as https from 'node:https';
 import * as path from 'node:path';
 import bcrypt from 'bcryptjs';
@@ -50,11 +51,31 @@ describe('e2e: security of the running gateway', function () {
       await assert.rejects(startGateway({ env: { ...CLEAN, MGS_HOST: '0.0.0.0', MGS_ADMIN_USER: 'admin', MGS_ADMIN_PASSWORD_HASH: 'secret' } }),
         (err: Error) => /MGS_ADMIN_PASSWORD_HASH is not a bcrypt hash/.test(err.message));
     });
+
+    it('exposed with a login but no upload credentials: starts, warns, and refuses every upload', async () => {
+      const gw = await startGateway({ env: { ...CLEAN, MGS_HOST: '0.0.0.0', MGS_ADMIN_USER: 'admin', MGS_ADMIN_PASSWORD_HASH: bcrypt.hashSync('pw', 4) } });
+      try {
+        const status = await new Promise<number>((resolve, reject) => {
+          const req = http.request({ host: '127.0.0.1', port: gw.httpPort, method: 'POST', path: '/mgs/images/E031-000001.jpg' },
+            (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+          req.on('error', reject);
+          req.end(Buffer.from([0xff, 0xd8, 0xff, 0xd9]));
+        });
+        assert.equal(status, 401);
+        assert.match(gw.log(), /MGS: listening on 0\.0\.0\.0 without MGS_UPLOAD_TOKEN or MGS_UPLOAD_USER: image uploads \(POST \/mgs\/images\/<name>\) are refused with 401 until one is set\./);
+        assert.match(gw.log(), /MGS: listening on 0\.0\.0\.0 over plain HTTP/);
+      } finally {
+        await gw.stop();
+      }
+    });
   });
 
   describe('exposed on 0.0.0.0 with a login, HTTPS and an upload token', () => {
     const PASSWORD = 'correct horse battery staple';
     const TOKEN = 'mg-upload-token-5f1c9e2a7b';
+    const MG_PASSWORD = 'mg-upload-password';
+    const basic = (user: string, password: string): Record<string, string> =>
+      ({ Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
     let certs: TestCerts;
     let gw: Gateway;
     let token = '';
@@ -66,7 +87,7 @@ describe('e2e: security of the running gateway', function () {
       gw = await startGateway({
         env: {
           ...CLEAN, MGS_HOST: '0.0.0.0', MGS_ADMIN_USER: 'admin', MGS_ADMIN_PASSWORD_HASH: bcrypt.hashSync(PASSWORD, 8),
-          MGS_UPLOAD_TOKEN: TOKEN, MGS_HTTPS_KEY: certs.server.keyFile, MGS_HTTPS_CERT: certs.server.certFile,
+          MGS_UPLOAD_TOKEN: TOKEN, MGS_UPLOAD_USER: 'mg', MGS_UPLOAD_PASSWORD_HASH: bcrypt.hashSync(MG_PASSWORD, 8), MGS_HTTPS_KEY: certs.server.keyFile, MGS_HTTPS_CERT: certs.server.certFile,
           MGS_CREDENTIAL_SECRET: 'a credential secret for the test run',
         },
       });
@@ -108,23 +129,25 @@ describe('e2e: security of the running gateway', function () {
       assert.equal(typeof JSON.parse(messages.body).total, 'number');
     });
 
-    it('the image upload needs the upload token (not the editor login); refused uploads are not stored', async () => {
+    it('the image upload needs the upload token or the upload credentials (not the editor login); refused uploads are not stored', async () => {
       const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(200, 7), Buffer.from([0xff, 0xd9])]);
-      const upload = (headers: Record<string, string>): Promise<Reply> => request(gw.httpPort, certs.ca, 'POST', '/mgs/images/E031-000777.jpg',
+      const upload = (headers: Record<string, string>, name = 'E031-000777.jpg'): Promise<Reply> => request(gw.httpPort, certs.ca, 'POST', `/mgs/images/${name}`,
         { headers: { 'Content-Type': 'image/jpeg', ...headers }, body: jpeg });
       const none = await upload({});
       assert.equal(none.status, 401);
-      assert.equal(none.headers['www-authenticate'], 'Bearer realm="MGS"');
+      assert.equal(none.headers['www-authenticate'], 'Basic realm="MGS"');
       assert.equal((await upload(bearer('mg-upload-token-wrong00000'))).status, 401);
       assert.equal((await upload(bearer(token))).status, 401);
-      assert.equal((await upload({ Authorization: `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}` })).status, 401);
+      assert.equal((await upload(basic('admin', PASSWORD))).status, 401);
+      assert.equal((await upload(basic('mg', 'wrong'))).status, 401);
       let queue = JSON.parse((await get('/mgs/image-queue', bearer(token))).body) as { items: Array<{ name: string }> };
       assert.deepEqual(queue.items.map((i) => i.name), []);
       const ok = await upload(bearer(TOKEN));
       assert.equal(ok.status, 201);
       assert.equal(JSON.parse(ok.body).name, 'E031-000777.jpg');
+      assert.equal((await upload(basic('mg', MG_PASSWORD), 'E031-000778.jpg')).status, 201);
       queue = JSON.parse((await get('/mgs/image-queue', bearer(token))).body);
-      assert.deepEqual(queue.items.map((i) => i.name), ['E031-000777.jpg']);
+      assert.deepEqual(queue.items.map((i) => i.name).sort(), ['E031-000777.jpg', 'E031-000778.jpg']);
     });
   });
 
