@@ -210,23 +210,38 @@ const VARIANTS: Record<string, { why: string; changes: string[]; patch: (flow: F
     patch: (flow) => flow.map((n) => (n.id === 'obx-check' ? { ...n, decimalComma: true } : n)),
   },
   'cases-hl7-emr': {
-    why: 'case 23: an HL7/MLLP EMR interface (mllp out to ${MGS_EMR_MLLP_PORT}, enhanced mode, 1 s ACK time-out) '
-      + 'instead of the SQL emr write, with short spool back-offs so the retries fit in a test',
-    changes: ['emr-hl7', 'emr-write', 'spool'],
-    patch: (flow) => flow.flatMap((n): FlowNode[] => {
-      if (n.id === 'emr-write') {
-        return [{ z: n.z, id: 'emr-hl7', type: 'mllp-out', name: 'results to HL7 EMR', host: '127.0.0.1',
-          port: '${MGS_EMR_MLLP_PORT}', charset: 'auto', ackTimeout: 1000, enhancedMode: true, newControlId: true,
-          x: n.x, y: n.y, wires: [['spool'], ['spool']] } as FlowNode];
-      }
+    why: 'case 23: the default flow\'s documented HL7/MLLP EMR side (hl7 convert and mllp out enabled, spool output 2 to '
+      + 'hl7 convert, conversion failures parked), with a 1 s ACK time-out, enhanced mode (CA) and short spool back-offs for the test',
+    changes: ['hl7-convert', 'mllp-out-emr', 'spool'],
+    patch: (flow) => flow.map((n) => {
+      if (n.id === 'hl7-convert') return enabled(n);
+      if (n.id === 'mllp-out-emr') return { ...enabled(n), ackTimeout: 1000, enhancedMode: true };
       if (n.id === 'spool') {
-        const wires = (n.wires ?? []).map((w) => w.map((id) => (id === 'emr-write' ? 'emr-hl7' : id)));
-        return [{ ...n, retryBase: 0.2, retryCap: 1, wires }];
+        return { ...n, retryBase: 0.2, retryCap: 1, parkCodes: `${String(n.parkCodes)},HL7_MISSING_FIELD,HL7_MISSING_SEGMENT,HL7_BAD_CHARSET`,
+          wires: rewire(n, 'emr-write', 'hl7-convert') };
       }
-      return [n];
+      return n;
+    }),
+  },
+  'cases-hl7-forward': {
+    why: 'cases 11, 17, 21: results forwarded as received to an HL7/MLLP EMR (mllp out, fresh MSH-10, behind the spool)',
+    changes: ['mllp-out-emr', 'spool'],
+    patch: (flow) => flow.map((n) => {
+      if (n.id === 'mllp-out-emr') return { ...enabled(n), newControlId: true };
+      if (n.id === 'spool') return { ...n, wires: rewire(n, 'emr-write', 'mllp-out-emr') };
+      return n;
     }),
   },
 };
+
+function enabled(n: FlowNode): FlowNode {
+  const { d: _disabled, ...rest } = n;
+  return rest as FlowNode;
+}
+
+function rewire(n: FlowNode, from: string, to: string): string[][] {
+  return (n.wires ?? []).map((w) => w.map((id) => (id === from ? to : id)));
+}
 
 const readFlow = (file: string): FlowNode[] => JSON.parse(fs.readFileSync(file, 'utf8')) as FlowNode[];
 
@@ -761,25 +776,27 @@ describe('e2e: the shared cases against the real gateway', function () {
   });
 
   // ---------------------------------------------------------------------------------------------- 23
-  describe('case 23: forwarding to an HL7/MLLP EMR, ACK correlation', () => {
+  describe('case 23: results to an HL7/MLLP EMR, ACK correlation', () => {
     const C = '23-forward-ack-correlation';
+    const reply = (name: string): Step => ({ name, reply: (s, ctrl) => s.write(frameOf(fill(text(C, `resp_${name}.hl7`), ctrl, ''))) });
     let gw: Gateway;
     let emr: FakeEmr;
 
     before(async () => {
       emr = await FakeEmr.start();
-      gw = await gateway({ flowFile: variantFile('cases-hl7-emr'), env: { MGS_EMR_MLLP_PORT: String(emr.port) } });
+      gw = await gateway({ flowFile: variantFile('cases-hl7-emr'),
+        env: { MGS_EMR_HL7_HOST: '127.0.0.1', MGS_EMR_HL7_PORT: String(emr.port) } });
     });
     after(async () => { await emr?.close(); });
 
-    it('m1 (fragmented ACK) and m2 (stale-only, garbage, unframed, AR, then stale + right) are delivered once, in order', async () => {
+    it('m1 (fragmented ACK) and m2 (stale only, garbage, unframed, AR, then stale + right) are each delivered once, in order', async () => {
       // what the fake EMR answers to each message it receives, in order
       emr.script = [
         { name: 'fragmented', reply: (s, ctrl) => fragmented(s, fill(text(C, 'resp_ok.hl7'), ctrl, '')) },
         { name: 'stale only', reply: (s, _ctrl, prev) => s.write(frameOf(fill(text(C, 'resp_stale.hl7'), '', prev))) },
         { name: 'garbage', reply: (s) => s.write(caseFile(C, 'resp_garbage.bin')) },
         { name: 'unframed', reply: (s, ctrl) => s.write(Buffer.from(fill(caseFile(C, 'resp_unframed.bin').toString('latin1'), ctrl, ''), 'latin1')) },
-        { name: 'AR', reply: (s, ctrl) => s.write(frameOf(fill(text(C, 'resp_ar.hl7'), ctrl, ''))) },
+        reply('ar'),
         { name: 'stale then right', reply: async (s, ctrl, prev) => {
           s.write(frameOf(fill(text(C, 'resp_stale.hl7'), '', prev)));
           await sleep(500);
@@ -797,74 +814,89 @@ describe('e2e: the shared cases against the real gateway', function () {
       const m1 = (await stored(gw, { barcode: '410091' }))[0];
       assert.equal(m1.status, 'delivered');
 
-      // forwarded MSH-10s: distinct, non-empty, not the MG's BARCODE
+      // m1 first, then every attempt of m2
+      assert.deepEqual(emr.received.map((r) => (r.text.includes('410091') ? 'm1' : r.text.includes('410092') ? 'm2' : '?')),
+        ['m1', 'm2', 'm2', 'm2', 'm2', 'm2'], emr.received.map((r) => r.step).join(', '));
+      // forwarded MSH-10s: non-empty, never the MG's BARCODE, m2's never m1's, so an ACK can be matched to its message
       const ctrls = emr.received.map((r) => seg(r.text, 'MSH', 10));
-      assert.equal(emr.received.length, 6, emr.received.map((r) => r.text.split('\r')[1]).join('\n'));
-      assert.equal(new Set(ctrls).size, 6);
       assert.ok(ctrls.every((c) => c !== '' && c !== 'BARCODE'), ctrls.join(','));
-      // in order: m1 first, then every attempt of m2
-      assert.deepEqual(emr.received.map((r) => seg(r.text, 'PID', 3).split('^')[0]),
-        ['410091', '410092', '410092', '410092', '410092', '410092']);
-      // each delivered once, on the matching ACK, and the mapping to the forwarded MSH-10 is kept
+      assert.ok(!ctrls.slice(1).includes(ctrls[0]), ctrls.join(','));
+      // each delivered once, on the ACK that matches, with the forwarded MSH-10 kept with the MG message
       const deliveries = (m: StoredMessage): StoredMessage['history'] => m.history.filter((h) => h.status === 'delivered');
       assert.equal(deliveries(m1).length, 1);
       assert.equal(deliveries(m2).length, 1);
       assert.match(deliveries(m1)[0].detail ?? '', new RegExp(`MSH-10 ${ctrls[0]}\\b`));
       assert.match(deliveries(m2)[0].detail ?? '', new RegExp(`MSH-10 ${ctrls[5]}\\b`));
       assert.ok(Date.parse(m1.deliveredAt ?? '') <= emr.received[1].at, 'm2 sent before m1 was delivered');
-      // the failed attempts of m2, each recorded with its reason: time-out, bad reply bytes (twice), AR
+      // m2's failed attempts, each with its reason: time-out (stale ACK only), bad reply bytes (twice), AR
       const failures = m2.history.filter((h) => h.status === 'failed').map((h) => h.detail ?? '');
       assert.equal(failures.length, 4, failures.join('\n'));
-      assert.match(failures[0], /MLLP_TIMEOUT/);
-      assert.match(failures[1], /MLLP_(BAD_FRAME|BAD_ACK)/);
-      assert.match(failures[2], /MLLP_(BAD_FRAME|BAD_ACK)/);
-      assert.match(failures[3], /MLLP_NAK/);
-      // the stale ACKs were discarded with a log line, the garbage shown as bytes
+      assert.match(failures[0], /^MLLP_TIMEOUT/);
+      assert.match(failures[1], /^MLLP_BAD_(FRAME|ACK)\b.*fail/);
+      assert.match(failures[2], /^MLLP_BAD_(FRAME|ACK)\b.*MSH/);
+      assert.match(failures[3], /^MLLP_NAK\b.*Database unavailable/);
+      // the stale ACKs were discarded with a log line
       assert.match(gw.log(), /\[MLLP_ACK_MISMATCH\]/);
-      assert.match(gw.log(), /fail/);
     });
 
-    it('AE: held for staff (dead letter) with the EMR\'s MSA-3 text, never marked sent; forwarded Latin-1 bytes and MSH-18 unchanged', async () => {
-      emr.script = [{ name: 'AE', reply: (s, ctrl) => s.write(frameOf(fill(text(C, 'resp_ae.hl7'), ctrl, ''))) }];
+    it('AE: held for staff with the EMR\'s MSA-3 text, never marked sent; EUC-KR transcoded to UTF-8 together with MSH-18', async () => {
+      emr.script = [reply('ae')];
       const p = await connect(gw);
-      await write(p, caseFile('21-charset-euckr-latin1', 'input_c_latin1_8859.bin'));
-      assert.deepEqual(msa((await p.c.waitFrames(1))[0].toString('latin1')), ['AA', 'LAT-0001']);
-      const m = await waitStored(gw, { controlId: 'LAT-0001' }, (s) => s.status === 'dead', 10000);
+      await write(p, caseFile('21-charset-euckr-latin1', 'input_a_euckr_msh18.bin'));
+      assert.deepEqual(msa((await p.c.waitFrames(1))[0].toString('latin1')), ['AA', 'BARCODE']);
+      const m = await waitStored(gw, '410072', (s) => s.status === 'dead', 10000);
       assert.equal(m.history.filter((h) => h.status === 'delivered').length, 0);
       assert.equal(m.lastError?.code, 'MLLP_NAK');
       assert.match(m.lastError?.message ?? '', /Patient not found in ADT/);
       const got = emr.received[emr.received.length - 1];
-      assert.equal(seg(got.text, 'MSH', 18), '8859/1');
-      assert.ok(got.bytes.includes(Buffer.from('S\xd8NDERG\xc5RD^\xc6SA', 'latin1')), 'PID-5 not sent in ISO 8859-1');
-    });
-
-    it('forwarded as HL7 byte for byte: only MSH-10 (fresh) and OBX-8 (flags) change; escapes and ~ ranges kept (cases 11, 17)', async () => {
-      const ok: Step = { name: 'ok', reply: (s, ctrl) => s.write(frameOf(fill(text(C, 'resp_ok.hl7'), ctrl, ''))) };
-      emr.script = [ok, ok];
-      const before = emr.received.length;
-      const p = await connect(gw);
-      await write(p, caseFile('11-escape-sequences-decode', 'input.bin'));
-      await write(p, caseFile(C17, 'input.bin'));
-      await p.c.waitFrames(2);
-      assert.deepEqual(replies(p).map(msa), [['AA', 'ESC-0001'], ['AA', 'BARCODE']]);
-      await waitStored(gw, { barcode: '410061' }, (m) => m.status === 'delivered', 10000);
-      const sent = emr.received.slice(before);
-      assert.equal(sent.length, 2);
-      const expected = [withFlags(text('11-escape-sequences-decode', 'input.hl7'), { 2: 'N' }), withFlags(text(C17, 'input.hl7'), flagMap(FLAGS17))];
-      sent.forEach((got, i) => {
-        const f = expected[i].split('\r')[0].split('|');
-        f[9] = seg(got.text, 'MSH', 10);
-        assert.ok(got.bytes.equals(Buffer.from([f.join('|'), ...expected[i].split('\r').slice(1)].join('\r'), 'utf8')), got.text);
-      });
+      assert.equal(seg(got.text, 'MSH', 18), 'UNICODE UTF-8');
+      assert.ok(got.bytes.includes(Buffer.from('이하늘', 'utf8')), 'the name is not in UTF-8');
     });
 
     it('CA counts as delivered (destination in enhanced mode)', async () => {
-      emr.script = [{ name: 'CA', reply: (s, ctrl) => s.write(frameOf(fill(text(C, 'resp_ca.hl7'), ctrl, ''))) }];
+      emr.script = [reply('ca')];
       const p = await connect(gw);
-      await write(p, caseFile('21-charset-euckr-latin1', 'input_d_latin1_isoir100.bin'));
-      assert.deepEqual(msa((await p.c.waitFrames(1))[0].toString('latin1')), ['AA', 'LAT-0002']);
-      const m = await waitStored(gw, { controlId: 'LAT-0002' }, (s) => s.status === 'delivered', 10000);
+      await write(p, caseFile('07-ack-original-mode-fields', 'input_b.bin'));
+      assert.deepEqual(msa((await p.c.waitFrames(1))[0].toString('utf8')), ['AA', 'BARCODE']);
+      const m = await waitStored(gw, '410041', (s) => s.status === 'delivered', 10000);
       assert.equal(m.history.filter((h) => h.status === 'delivered').length, 1);
+    });
+  });
+
+  describe('cases 11, 17, 21: results forwarded as received to an HL7/MLLP EMR', () => {
+    let gw: Gateway;
+    let emr: FakeEmr;
+
+    before(async () => {
+      emr = await FakeEmr.start();
+      emr.otherwise = { name: 'ok', reply: (s, ctrl) => s.write(frameOf(fill(text('23-forward-ack-correlation', 'resp_ok.hl7'), ctrl, ''))) };
+      gw = await gateway({ flowFile: variantFile('cases-hl7-forward'),
+        env: { MGS_EMR_HL7_HOST: '127.0.0.1', MGS_EMR_HL7_PORT: String(emr.port) } });
+    });
+    after(async () => { await emr?.close(); });
+
+    it('byte for byte: only MSH-10 (fresh) and OBX-8 (flags) change; escapes, ~ ranges and Latin-1 bytes with MSH-18 kept', async () => {
+      const p = await connect(gw);
+      await write(p, caseFile('11-escape-sequences-decode', 'input.bin'));
+      await write(p, caseFile(C17, 'input.bin'));
+      await write(p, caseFile('21-charset-euckr-latin1', 'input_c_latin1_8859.bin'));
+      await p.c.waitFrames(3);
+      assert.deepEqual(replies(p).map(msa), [['AA', 'ESC-0001'], ['AA', 'BARCODE'], ['AA', 'LAT-0001']]);
+      await waitStored(gw, { controlId: 'LAT-0001' }, (m) => m.status === 'delivered', 10000);
+      assert.equal(emr.received.length, 3);
+      const expected: Array<[Buffer, BufferEncoding]> = [
+        [Buffer.from(withFlags(text('11-escape-sequences-decode', 'input.hl7'), { 2: 'N' }), 'utf8'), 'utf8'],
+        [Buffer.from(withFlags(text(C17, 'input.hl7'), flagMap(FLAGS17)), 'utf8'), 'utf8'],
+        [Buffer.from(withFlags(caseFile('21-charset-euckr-latin1', 'input_c_latin1_8859.hl7').toString('latin1'), { 1: 'L' }), 'latin1'), 'latin1'],
+      ];
+      emr.received.forEach((got, i) => {
+        const [bytes, enc] = expected[i];
+        const lines = bytes.toString(enc).split('\r');
+        const f = lines[0].split('|');
+        assert.notEqual(seg(got.text, 'MSH', 10), f[9]);
+        f[9] = seg(got.text, 'MSH', 10);
+        assert.ok(got.bytes.equals(Buffer.from([f.join('|'), ...lines.slice(1)].join('\r'), enc)), got.text);
+      });
     });
   });
 
@@ -909,6 +941,8 @@ interface Step { name: string; reply: (s: net.Socket, ctrl: string, prev: string
 /** An HL7 EMR interface on loopback that answers each message it receives with the next scripted reply. */
 class FakeEmr {
   script: Step[] = [];
+  /** The reply when the script is used up (none: the message is left unanswered). */
+  otherwise: Step | undefined;
   readonly received: Array<{ text: string; bytes: Buffer; at: number; step: string }> = [];
   private readonly sockets = new Set<net.Socket>();
 
@@ -927,10 +961,12 @@ class FakeEmr {
           const bytes = buf.subarray(start + 1, end);
           buf = buf.subarray(end + 2);
           const msgText = bytes.toString('latin1');
-          const prev = this.received.length ? seg(this.received[this.received.length - 1].text, 'MSH', 10) : '';
-          const step = this.script.shift();
+          const ctrl = seg(msgText, 'MSH', 10);
+          // {PREV}: MSH-10 of the message before this one (a resend of the same message keeps its MSH-10)
+          const prev = [...this.received].reverse().map((r) => seg(r.text, 'MSH', 10)).find((c) => c !== ctrl) ?? '';
+          const step = this.script.shift() ?? this.otherwise;
           this.received.push({ text: msgText, bytes: Buffer.from(bytes), at: Date.now(), step: step?.name ?? '(none)' });
-          if (step) void step.reply(s, seg(msgText, 'MSH', 10), prev);
+          if (step) void step.reply(s, ctrl, prev);
         }
       });
     });
