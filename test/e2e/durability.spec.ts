@@ -93,14 +93,15 @@ function withSpool(flow: FlowNode[], spoolConfig: Record<string, unknown>): Flow
 /**
  * The default flow with the EMR side delivering HL7 over MLLP: `emr write` replaced (same id, same place) by an
  * `mllp out` to 127.0.0.1:${MGS_TEST_EMR_PORT}, both of its outputs wired back to the spool. No conversion: the
- * flagged result is forwarded as it is (with a fresh MSH-10, as mllp out does by default).
+ * flagged result is forwarded as it is (with a fresh MSH-10, as mllp out does by default). Its ACK time-out (10 s)
+ * stays below the spool's outcome time-out (30 s in the default flow), so no attempt is retried while still awaited.
  */
 function hl7EmrFlow(spoolConfig: Record<string, unknown>): FlowNode[] {
   const flow = withSpool(defaultFlow(), spoolConfig);
   const { spool, write } = resultPath(flow);
   const out: FlowNode = {
     id: write.id, type: 'mllp-out', z: write.z, name: 'results to HL7 EMR', host: '127.0.0.1', port: '${MGS_TEST_EMR_PORT}',
-    charset: 'auto', ackTimeout: 2000, enhancedMode: false, newControlId: true, x: write.x, y: write.y,
+    charset: 'auto', ackTimeout: 10000, enhancedMode: false, newControlId: true, x: write.x, y: write.y,
     wires: [[spool.id], [spool.id]],
   };
   return flow.map((n) => (n.id === write.id ? out : n));
@@ -332,7 +333,7 @@ describe('e2e durability: nothing lost (spool with retry, commit-then-ACK)', fun
       cleanup.push(() => emr.dispose());
       const root = tempRoot();
       const gw = await gateway(root, {
-        flow: hl7EmrFlow({ retryBase: 0.2, retryCap: 1, timeout: 5, policy: 'dead-letter', maxAttempts: 3 }),
+        flow: hl7EmrFlow({ retryBase: 0.2, retryCap: 1, policy: 'dead-letter', maxAttempts: 3 }),
         env: { MGS_TEST_EMR_PORT: String(emr.port) },
       });
 
@@ -643,7 +644,7 @@ describe('e2e durability: nothing lost (spool with retry, commit-then-ACK)', fun
       cleanup.push(() => emr.dispose());
       const root = tempRoot();
       const gw = await gateway(root, {
-        flow: hl7EmrFlow({ retryBase: 0.1, retryCap: 0.4, timeout: 5, policy: 'dead-letter', maxAttempts: 3 }),
+        flow: hl7EmrFlow({ retryBase: 0.1, retryCap: 0.4, policy: 'dead-letter', maxAttempts: 3 }),
         env: { MGS_TEST_EMR_PORT: String(emr.port) },
       });
       const replies = await lockStep(gw.mllpPort, codes, 0);
@@ -673,7 +674,7 @@ describe('e2e durability: nothing lost (spool with retry, commit-then-ACK)', fun
       cleanup.push(() => emr.dispose());
       const root = tempRoot();
       const gw = await gateway(root, {
-        flow: hl7EmrFlow({ retryBase: 0.1, retryCap: 0.4, timeout: 5, policy: 'block', maxAttempts: 3 }),
+        flow: hl7EmrFlow({ retryBase: 0.1, retryCap: 0.4, policy: 'block', maxAttempts: 3 }),
         env: { MGS_TEST_EMR_PORT: String(emr.port) },
       });
       const replies = await lockStep(gw.mllpPort, codes, 0);
