@@ -265,8 +265,8 @@ export class MllpClient extends EventEmitter {
         if (ev.type === 'junk' && isWhitespace(ev.data)) return;
         const err = new GatewayError('MLLP_BAD_FRAME', { detail: `reply not MLLP-framed: ${showBytes(ev.data)}` });
         if (job) this.finish(job, err); else this.emit('warning', err);
-        // The stream cannot be trusted any more: start again on a fresh connection.
-        socket.destroy();
+        // The stream cannot be trusted any more: start again on a fresh connection (the reason is what the log shows).
+        socket.destroy(new Error('closed after a reply that was not MLLP-framed'));
         return;
       }
       case 'oversize': {
