@@ -123,7 +123,8 @@ module.exports = {
   mgsDataDir: dataDir,
   lang: env.MGS_LANG || 'ko',
   logging: {
-    console: { level: env.MGS_LOG_LEVEL || 'info', metrics: false, audit: false },
+    // With a login, the audit trail (logins, failed logins, deploys, by user) goes to the log too; MGS_AUDIT_LOG=0 turns it off.
+    console: { level: env.MGS_LOG_LEVEL || 'info', metrics: false, audit: Boolean(adminAuth) && env.MGS_AUDIT_LOG !== '0' },
   },
   editorTheme: {
     page: { title: 'MGS — Medical Gateway Server' },

@@ -118,6 +118,9 @@ describe('e2e: security of the running gateway', function () {
       assert.equal(ok.status, 200);
       token = JSON.parse(ok.body).access_token as string;
       assert.match(token, /^[A-Za-z0-9+/=_-]{20,}$/);
+      // The audit trail records both attempts.
+      assert.match(gw.log(), /\[audit\] \{"event":"auth\.login\.fail\.credentials","username":"admin"/);
+      assert.match(gw.log(), /\[audit\] \{"event":"auth\.login","user":\{"username":"admin"/);
     });
 
     it('with the token the editor API and /mgs/api answer', async () => {
