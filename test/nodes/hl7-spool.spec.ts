@@ -308,7 +308,9 @@ describe('hl7-spool node', () => {
     helper.getNode('ok').on('input', () => times.push(Date.now()));
     const ok = await collect('ok', 5);
     assert.deepEqual(ok.map(barcodeOf), ['1', '2', '3', '4', '5']);
-    assert.ok(times[4] - times[0] >= 4 * 50 - 5, `5 messages in ${times[4] - times[0]} ms at 20/s`);
+    // Measured from the 2nd arrival: the 1st one's trip through the function node includes its first-run
+    // compilation, which would shrink the first gap as seen here although the spool spaced the sends.
+    assert.ok(times[4] - times[1] >= 3 * 50 - 5, `messages 2-5 in ${times[4] - times[1]} ms at 20/s`);
   });
 
   it('a store write failure fails the message with SPOOL_WRITE_FAILED and ackCode AE (never "stored")', async () => {
