@@ -101,6 +101,8 @@ describe('e2e: security of the running gateway', function () {
       const page = await get('/');
       assert.equal(page.status, 200);
       assert.match(String(page.headers['content-type']), /^text\/html/);
+      assert.deepEqual([page.headers['x-frame-options'], page.headers['x-content-type-options'], page.headers['referrer-policy'],
+        page.headers['strict-transport-security']], ['DENY', 'nosniff', 'no-referrer', 'max-age=31536000']);
       for (const p of ['/flows', '/nodes', '/settings/user', '/mgs/api/messages', '/mgs/api/spool', '/mgs/api/stats', '/mgs/image-queue']) {
         assert.equal((await get(p)).status, 401, p);
       }
