@@ -294,8 +294,8 @@ async function main(): Promise<void> {
 
 function drainLine(d: DrainResult): string {
   const drained = d.drainSeconds !== null
-    ? `all delivered ${fmt(d.drainSeconds, 1)} s after the EMR came back`
-    : `not drained within the time cap${d.projectedSeconds !== null ? ` (about ${fmt(d.projectedSeconds)} s at the observed rate)` : ''}`;
+    ? `All delivered ${fmt(d.drainSeconds, 1)} s after the EMR came back`
+    : `Not drained within the time cap${d.projectedSeconds !== null ? ` (about ${fmt(d.projectedSeconds)} s at the observed rate)` : ''}`;
   return `Backlog: ${fmt(d.backlog)} result messages ACKed while the EMR was down, in ${fmt(d.fillSeconds, 1)} s ` +
     `(${fmt(d.fillPerSecond)} msg/s, ${d.fillErrors} errors; ${fmt(d.queuedAtStart)} queued). ${drained}: first delivery after ` +
     `${fmt(d.firstDeliverySeconds, 1)} s (the spool's next probe), then ${fmt(d.perSecond)} msg/s; server CPU ` +
