@@ -12,6 +12,7 @@
  * 0x81-0xA0 lead bytes a strict EUC-KR receiver cannot read) raise HL7_BAD_CHARSET; use 'cp949' to
  * send the extended syllables to a peer that accepts them.
  */
+import { isUtf8 } from 'node:buffer';
 import * as iconv from 'iconv-lite';
 import { GatewayError } from '../errors';
 import { peekMsh } from './peek';
@@ -108,6 +109,12 @@ function bad(codec: CodecKey): never {
 /** Decode bytes with a codec; invalid bytes throw HL7_BAD_CHARSET. */
 export function decodeWith(bytes: Uint8Array, codec: CodecKey): string {
   if (codec === 'utf-8') {
+    // fast path: a validity check and the plain decoder (same result as the fatal TextDecoder, which drops one leading BOM)
+    const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (isUtf8(buf)) {
+      const s = buf.toString('utf8');
+      return s.charCodeAt(0) === 0xfeff ? s.slice(1) : s;
+    }
     try { return fatalUtf8.decode(bytes); } catch { bad(codec); }
   }
   if (codec === 'ascii') {
