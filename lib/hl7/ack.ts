@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { formatDtm } from './datetime';
 import { encodeEscapes } from './escape';
 import { Hl7Message, parsePath } from './message';
-import { peekMsh } from './peek';
+import { peekMsh, type MshPeek } from './peek';
 
 export type AckCode = 'AA' | 'AE' | 'AR' | 'CA' | 'CE' | 'CR';
 
@@ -36,6 +36,8 @@ export interface AckOptions {
   fallbackVersion?: string;
   /** MSH-18 of the ACK; default: the received MSH-18. */
   charset?: string;
+  /** peekMsh of the received text when the caller already has it (saves reading the MSH again). */
+  peek?: MshPeek | null;
 }
 
 /** HL7 table 0357 (message error condition codes), standard texts. */
@@ -95,8 +97,8 @@ function location(loc: string | undefined): ErrLocation | undefined {
  * any MSH gets an ACK with an empty MSA-2.
  */
 export function buildAck(received: Hl7Message | string, opts: AckOptions): string {
-  const text = typeof received === 'string' ? received : received.segments()[0].toString();
-  const peek = peekMsh(text);
+  const peek = opts.peek !== undefined ? opts.peek
+    : peekMsh(typeof received === 'string' ? received : received.segments()[0].toString());
   // A NAK must itself be readable: when the sender's MSH-1/MSH-2 are not a usable delimiter set (the very
   // reason some messages are refused), answer with the standard ones and escape what is echoed.
   const usable = peek !== null && usableDelimiters(peek.fieldSep, peek.encodingChars);

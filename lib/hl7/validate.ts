@@ -4,7 +4,7 @@
  * as opposed to AE for a valid message the application cannot process (case 09).
  */
 import type { Hl7ErrorDetail } from './ack';
-import { findMsh, peekMsh } from './peek';
+import { findMsh, peekMsh, type MshPeek } from './peek';
 
 /** HL7 version ids MGS accepts in MSH-12.1. */
 export const HL7_VERSIONS: readonly string[] = [
@@ -16,6 +16,8 @@ export interface HeaderValidationOptions {
   versions?: readonly string[];
   /** Require MSH-11 (processing id, required by HL7); default true. */
   requireProcessingId?: boolean;
+  /** peekMsh(text) when the caller already has it (saves reading the MSH again). */
+  peek?: MshPeek | null;
 }
 
 /**
@@ -29,7 +31,7 @@ export function validateHeader(text: string, opts: HeaderValidationOptions = {})
   }
   const start = findMsh(text);
   const fs = text.charAt(start + 3);
-  const peek = peekMsh(text);
+  const peek = opts.peek !== undefined ? opts.peek : peekMsh(text);
   if (peek === null || fs === '' || /[A-Za-z0-9\r\n ]/.test(fs) || peek.fields[2] !== peek.encodingChars
     || new Set(peek.encodingChars + fs).size !== peek.encodingChars.length + 1) {
     return [{ location: 'MSH-2', code: '102', text: 'MSH-1/MSH-2 separators are missing or invalid' }];

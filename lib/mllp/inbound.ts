@@ -12,7 +12,7 @@ import { formatDtm } from '../hl7/datetime';
 import { splitMessages } from '../hl7/batch';
 import { decodeBytes } from '../hl7/charset';
 import { Hl7Message } from '../hl7/message';
-import { peekMsh } from '../hl7/peek';
+import { peekMsh, type MshPeek } from '../hl7/peek';
 import { validateHeader } from '../hl7/validate';
 
 export type { AckCode };
@@ -29,6 +29,8 @@ export interface InboundMessage {
   /** HL7 text of this one message. */
   text: string;
   hl7: Hl7Info;
+  /** peekMsh(text), read once per message (buildAck takes it as `peek`). */
+  peek?: MshPeek | null;
   /** Set when the message is answered by the receiver itself and must not go downstream. */
   nak?: Nak;
 }
@@ -45,8 +47,7 @@ export interface InboundFrame {
 }
 
 /** Reads the MSH of text for a NAK (never throws). */
-function hl7Info(text: string, charset: string): Hl7Info {
-  const p = peekMsh(text);
+function hl7Info(text: string, charset: string, p: MshPeek | null = peekMsh(text)): Hl7Info {
   return { type: p?.type ?? '', controlId: p?.controlId ?? '', version: p?.version ?? '', charset };
 }
 
@@ -66,8 +67,9 @@ export function nakText(err: GatewayError): string {
   }
 }
 
-function nak(text: string, code: AckCode, reason: string, errors: Hl7ErrorDetail[], ackText: string): Nak {
-  return { code, reason, text: buildAck(text, { code, text: ackText, errors }) };
+function nak(text: string, code: AckCode, reason: string, errors: Hl7ErrorDetail[], ackText: string,
+             peek?: MshPeek | null): Nak {
+  return { code, reason, text: buildAck(text, { code, text: ackText, errors, ...(peek !== undefined ? { peek } : {}) }) };
 }
 
 /** Builds the NAK for a frame that was rejected as a whole (charset, batch structure, size, strict framing). */
@@ -117,24 +119,39 @@ export function readFrame(bytes: Buffer, defaultCharset: string): InboundFrame {
   if (messages.length === 0) messages = [text];
 
   const out: InboundMessage[] = messages.map((m, index) => {
-    const hl7 = hl7Info(m, charset);
-    const errors = validateHeader(m);
+    const peek = peekMsh(m);
+    const hl7 = hl7Info(m, charset, peek);
+    const errors = validateHeader(m, { peek });
     if (errors.length > 0) {
       const ackText = errors.map(describeError).join('; ');
-      return { index, text: m, hl7, nak: nak(m, 'AR', errors.map((e) => `${e.location ?? ''}:${e.code}`).join(','), errors.map((e) => ({ ...e, text: e.text ?? describeError(e) })), ackText) };
+      return { index, text: m, hl7, peek, nak: nak(m, 'AR', errors.map((e) => `${e.location ?? ''}:${e.code}`).join(','), errors.map((e) => ({ ...e, text: e.text ?? describeError(e) })), ackText, peek) };
     }
     try {
-      const parsed = Hl7Message.parse(m);
+      // only the MSH line: type, control id and version come from it, and so do the parse errors
+      const parsed = Hl7Message.parse(mshHead(m));
       hl7.type = parsed.type;
       hl7.controlId = parsed.controlId;
       hl7.version = parsed.version;
     } catch (err) {
       const e = err instanceof GatewayError ? err : new GatewayError('HL7_MISSING_MSH');
-      return { index, text: m, hl7, nak: nak(m, 'AR', e.code, [{ code: '100', text: nakText(e) }], nakText(e)) };
+      return { index, text: m, hl7, peek, nak: nak(m, 'AR', e.code, [{ code: '100', text: nakText(e) }], nakText(e), peek) };
     }
-    return { index, text: m, hl7 };
+    return { index, text: m, hl7, peek };
   });
   return { charset, messages: out, ...(envelope ? { envelope } : {}), warnings };
+}
+
+/**
+ * The first segment of a message that starts with MSH, for reading its header alone (the whole text otherwise,
+ * and also when the CR-separated first line holds a raw LF, which splitSegments may or may not treat as a break).
+ */
+function mshHead(text: string): string {
+  if (!text.startsWith('MSH')) return text;
+  const cr = text.indexOf('\r');
+  const cut = cr >= 0 ? cr : text.indexOf('\n');
+  if (cut < 0) return text;
+  const head = text.slice(0, cut + 1);
+  return cr >= 0 && head.includes('\n') ? text : head;
 }
 
 /** "MSH-9: Required field missing" style text for an ERR detail. */

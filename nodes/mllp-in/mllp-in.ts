@@ -227,7 +227,7 @@ export = function (RED: NodeAPI): void {
           }
         }
         if (opts.ackMode === 'immediate') {
-          replyFromReceiver(session, buildAck(m.text, { code: 'AA' }), 'immediate');
+          replyFromReceiver(session, buildAck(m.text, { code: 'AA', peek: m.peek }), 'immediate');
         } else {
           const timer = setTimeout(() => {
             const e = new GatewayError('MLLP_TIMEOUT', { ms: opts.replyTimeoutMs });
