@@ -14,6 +14,7 @@ import { GatewayError } from '../../lib/errors';
 import { reportConfigFailure } from '../shared/config-failure';
 import { configNumber, emrConnection } from '../shared/emr';
 import { reportFailure } from '../shared/report';
+import { statusThrottle } from '../shared/status-throttle';
 
 /** Editor configuration (property names are what flow files carry). */
 interface EmrLookupDef extends NodeDef {
@@ -93,6 +94,10 @@ export = function (RED: NodeAPI): void {
       return;
     }
 
+    // the last look-up, shown (and translated) at most every 500 ms
+    let lastCount = 0;
+    const status = statusThrottle(node, () => ({ fill: 'green', shape: 'dot', text: RED._('emr-lookup.status.found', { count: lastCount }) }));
+
     node.on('input', (msg: LookupMsg, send, done) => {
       void (async () => {
         try {
@@ -102,11 +107,13 @@ export = function (RED: NodeAPI): void {
           const r = await withTimeout(lookupOrder(adapter, text as string, options), options.timeoutMs);
           msg.payload = r.response;
           msg.emr = { patient: r.patient, tests: r.tests };
-          node.status({ fill: 'green', shape: 'dot', text: RED._('emr-lookup.status.found', { count: r.tests.length }) });
+          lastCount = r.tests.length;
+          status.touch();
           send(msg);
           done();
         } catch (err) {
           reportFailure(RED, node, err, msg, done);
+          status.reset();
           if (isGatewayError(err, 'EMR_NOT_FOUND') || isGatewayError(err, 'EMR_NO_BARCODE')) {
             // the EMR answered: not an outage, so no red ring
             node.status({ fill: 'yellow', shape: 'ring', text: `emr-lookup.status.${err.code === 'EMR_NOT_FOUND' ? 'notFound' : 'noBarcode'}` });
@@ -116,7 +123,7 @@ export = function (RED: NodeAPI): void {
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
-      node.status({});
+      status.close();
       done();
     });
   }

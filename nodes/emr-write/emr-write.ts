@@ -13,6 +13,7 @@ import type { ParamSpec } from '../../lib/emr/mapping';
 import { reportConfigFailure } from '../shared/config-failure';
 import { configNumber, emrConnection } from '../shared/emr';
 import { reportFailure, toCatchable } from '../shared/report';
+import { statusThrottle } from '../shared/status-throttle';
 
 /** Editor configuration (property names are what flow files carry). */
 interface EmrWriteDef extends NodeDef {
@@ -92,6 +93,11 @@ export = function (RED: NodeAPI): void {
       return;
     }
     const zone = cfg.timezone || processZone();
+    // the last outcome, shown (and translated) at most every 500 ms
+    let lastRows = -1;   // -1: the last write failed (retry)
+    const status = statusThrottle(node, () => (lastRows >= 0
+      ? { fill: 'green', shape: 'dot', text: RED._('emr-write.status.written', { count: lastRows }) }
+      : { fill: 'yellow', shape: 'ring', text: 'emr-write.status.retry' }));
 
     node.on('input', (msg0, send, done) => {
       const msg = msg0 as WriteMsg;
@@ -108,7 +114,8 @@ export = function (RED: NodeAPI): void {
           const outcome = await withTimeout(writeResults(adapter, rows, cfg.target), cfg.timeoutMs);
           msg.emrWrite = { rows: outcome.rows, duplicates: outcome.duplicates, messageKey: key };
           delete msg.error;
-          node.status({ fill: 'green', shape: 'dot', text: RED._('emr-write.status.written', { count: outcome.rows }) });
+          lastRows = outcome.rows;
+          status.touch();
           send([msg, null]);
           done();
         } catch (err) {
@@ -116,18 +123,20 @@ export = function (RED: NodeAPI): void {
             // Behind a spool the failure is an outcome, not an error: the spool retries (or dead-letters) it.
             const e = toCatchable(RED, err) as Error & { code?: string };
             msg.error = { code: e.code ?? 'EMR_QUERY_FAILED', message: e.message };
-            node.status({ fill: 'yellow', shape: 'ring', text: 'emr-write.status.retry' });
+            lastRows = -1;
+            status.touch();
             send([null, msg]);
             done();
           } else {
             reportFailure(RED, node, err, msg, done);
+            status.reset();
           }
         }
       })();
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
-      node.status({});
+      status.close();
       done();
     });
   }

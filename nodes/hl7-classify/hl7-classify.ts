@@ -4,6 +4,7 @@ import { classify, parseRules, MESSAGE_KINDS, type MessageKind, type RuleSet } f
 import { Hl7Message } from '../../lib/hl7/message';
 import { reportConfigFailure } from '../shared/config-failure';
 import { reportFailure } from '../shared/report';
+import { statusThrottle } from '../shared/status-throttle';
 
 /** Editor configuration: the rules as JSON text ('' = the built-in defaults). */
 interface Hl7ClassifyDef extends NodeDef {
@@ -30,6 +31,8 @@ export = function (RED: NodeAPI): void {
     }
 
     const counts: Record<MessageKind, number> = { request: 0, result: 0, image: 0, other: 0 };
+    // counted per message, shown (and translated) at most every 500 ms
+    const status = statusThrottle(node, () => ({ fill: 'green', shape: 'dot', text: RED._('hl7-classify.status.counts', { ...counts }) }));
 
     node.on('input', (msg: ClassifiedMsg, send, done) => {
       try {
@@ -37,16 +40,17 @@ export = function (RED: NodeAPI): void {
         const { kind } = classify(m, rules);
         msg.kind = kind;
         counts[kind]++;
-        node.status({ fill: 'green', shape: 'dot', text: RED._('hl7-classify.status.counts', { ...counts }) });
+        status.touch();
         send(MESSAGE_KINDS.map((k) => (k === kind ? msg : null)));
         done();
       } catch (err) {
         reportFailure(RED, node, err, msg, done);
+        status.reset();
       }
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
-      node.status({});
+      status.close();
       done();
     });
   }

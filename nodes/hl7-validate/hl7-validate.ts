@@ -6,6 +6,7 @@ import {
 } from '../../lib/validate/rules';
 import { reportConfigFailure } from '../shared/config-failure';
 import { reportFailure, toCatchable } from '../shared/report';
+import { statusThrottle } from '../shared/status-throttle';
 
 /** Editor configuration: the rules as JSON text ('' = the built-in defaults). */
 interface Hl7ValidateDef extends NodeDef {
@@ -33,10 +34,10 @@ export = function (RED: NodeAPI): void {
 
     let passed = 0;
     let rejected = 0;
-    const showCounts = (): void => {
-      node.status({ fill: rejected > 0 ? 'yellow' : 'green', shape: 'dot',
-        text: RED._('hl7-validate.status.counts', { passed, rejected }) });
-    };
+    // counted per message, shown (and translated) at most every 500 ms
+    const status = statusThrottle(node, () => ({ fill: rejected > 0 ? 'yellow' : 'green', shape: 'dot',
+      text: RED._('hl7-validate.status.counts', { passed, rejected }) }));
+    const showCounts = (): void => status.touch();
 
     node.on('input', (msg: ValidatedMsg, send, done) => {
       try {
@@ -55,11 +56,12 @@ export = function (RED: NodeAPI): void {
         done(toCatchable(RED, validationError(failures)));
       } catch (err) {
         reportFailure(RED, node, err, msg, done);
+        status.reset();
       }
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
-      node.status({});
+      status.close();
       done();
     });
   }
