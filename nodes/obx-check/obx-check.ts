@@ -8,6 +8,7 @@ import {
 } from '../../lib/obx/range-check';
 import { reportConfigFailure } from '../shared/config-failure';
 import { reportFailure } from '../shared/report';
+import { statusThrottle } from '../shared/status-throttle';
 
 /** Editor configuration (property names are what flows/gateway.json carries). */
 interface ObxCheckDef extends NodeDef {
@@ -70,7 +71,18 @@ function rowLabel(e: ObxEntry): string {
   return `OBX-${e.setId || e.index} ${e.test || e.name || e.code}`.trim();
 }
 
+/** Stand-ins translated once into a template, replaced per message (no i18next call on the hot path). */
+const MESSAGE_MARK = '\u0001message\u0001';
+const ROWS_MARK = '\u0001rows\u0001';
+
 export = function (RED: NodeAPI): void {
+  const templates = new Map<string, string>();
+  function text(key: string, message: string, rows: string): string {
+    let t = templates.get(key);
+    if (t === undefined) templates.set(key, t = RED._(key, { message: MESSAGE_MARK, rows: ROWS_MARK }));
+    return t.replace(MESSAGE_MARK, () => message).replace(ROWS_MARK, () => rows);
+  }
+
   function ObxCheckNode(this: Node, config: ObxCheckDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -86,6 +98,16 @@ export = function (RED: NodeAPI): void {
       return;
     }
 
+    // the last message's counts, shown (and translated) at most every 500 ms
+    let shownCritical = 0;
+    let shownAbnormal = 0;
+    let shownTotal = 0;
+    const status = statusThrottle(node, () => {
+      if (shownCritical) return { fill: 'red', shape: 'dot', text: RED._('obx-check.status.critical', { count: shownAbnormal, critical: shownCritical }) };
+      if (shownAbnormal) return { fill: 'yellow', shape: 'dot', text: RED._('obx-check.status.abnormal', { count: shownAbnormal }) };
+      return { fill: 'green', shape: 'dot', text: RED._('obx-check.status.normal', { count: shownTotal }) };
+    });
+
     node.on('input', (msg: CheckedMsg, send, done) => {
       try {
         const m = Hl7Message.parse(msg.payload as string);
@@ -96,26 +118,20 @@ export = function (RED: NodeAPI): void {
 
         const unflagged = entries.filter((e) => e.reason !== undefined && WARN_REASONS.has(e.reason));
         if (unflagged.length) {
-          node.warn(RED._('obx-check.warn.notEvaluable', {
-            message: ref, rows: unflagged.map((e) => `${rowLabel(e)} (${e.reason})`).join(', '),
-          }));
+          node.warn(text('obx-check.warn.notEvaluable', ref, unflagged.map((e) => `${rowLabel(e)} (${e.reason})`).join(', ')));
         }
+        // routine for the MG (it sends 'A' on every row): a debug trace, not an operator's log line
         const replaced = entries.filter((e) => e.overridden);
         if (replaced.length) {
-          node.log(RED._('obx-check.log.replaced', {
-            message: ref, rows: replaced.map((e) => `${rowLabel(e)} ${e.deviceFlag}->${e.flag || '-'}`).join(', '),
-          }));
+          node.debug(text('obx-check.log.replaced', ref, replaced.map((e) => `${rowLabel(e)} ${e.deviceFlag}->${e.flag || '-'}`).join(', ')));
         }
 
         const critical = entries.filter((e) => isCritical(e.flag));
         const abnormal = entries.filter((e) => e.flag !== '' && e.flag !== 'N').length;
-        if (critical.length) {
-          node.status({ fill: 'red', shape: 'dot', text: RED._('obx-check.status.critical', { count: abnormal, critical: critical.length }) });
-        } else if (abnormal) {
-          node.status({ fill: 'yellow', shape: 'dot', text: RED._('obx-check.status.abnormal', { count: abnormal }) });
-        } else {
-          node.status({ fill: 'green', shape: 'dot', text: RED._('obx-check.status.normal', { count: entries.length }) });
-        }
+        shownCritical = critical.length;
+        shownAbnormal = abnormal;
+        shownTotal = entries.length;
+        status.touch();
 
         let alert: CheckedMsg | null = null;
         if (critical.length) {
@@ -126,11 +142,12 @@ export = function (RED: NodeAPI): void {
         done();
       } catch (err) {
         reportFailure(RED, node, err, msg, done);
+        status.reset();
       }
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
-      node.status({});
+      status.close();
       done();
     });
   }
