@@ -124,16 +124,30 @@ export class MllpSession {
   private fire(): void {
     for (const fn of this.settled.splice(0)) fn(this.origin);
   }
+
+  /** What findSession hands out for a session that settled a while ago: its id, state and who replied, nothing else. */
+  static settledRecord(id: string, state: SessionState, origin: ReplyOrigin | undefined): MllpSession {
+    const s = new MllpSession(id, SETTLED_FRAME, -1, '');
+    s.stateValue = state;
+    s.origin = origin;
+    return s;
+  }
 }
 
+/** The frame of settled records: never used (a settled session neither replies nor reads its connection). */
+const SETTLED_FRAME = new FrameReply({ connection: { open: false } } as unknown as MllpExchange, { charset: 'utf-8' }, 0);
+
 const sessions = new Map<string, MllpSession>();
-/** Recently settled sessions, so a late reply learns why it is too late (bounded, oldest dropped first). */
-const settled = new Map<string, MllpSession>();
+/**
+ * Recently settled sessions, so a late reply learns why it is too late (bounded, oldest dropped first). Only
+ * the state and who replied are kept: not the message text, the frame or the connection.
+ */
+const settled = new Map<string, { state: SessionState; origin: ReplyOrigin | undefined }>();
 const SETTLED_KEPT = 10000;
 
 function retire(s: MllpSession): void {
   sessions.delete(s.id);
-  settled.set(s.id, s);
+  settled.set(s.id, { state: s.state, origin: s.repliedBy });
   if (settled.size > SETTLED_KEPT) settled.delete(settled.keys().next().value as string);
 }
 
@@ -147,9 +161,13 @@ export function registerSession(s: MllpSession): void {
  * (never existed, long gone, or its receiver was redeployed).
  */
 export function findSession(id: string): MllpSession | undefined {
-  const s = sessions.get(id) ?? settled.get(id);
-  if (s) void s.state;          // refreshes 'closed' when the connection went away
-  return s;
+  const s = sessions.get(id);
+  if (s) {
+    void s.state;               // refreshes 'closed' when the connection went away
+    return s;
+  }
+  const r = settled.get(id);
+  return r ? MllpSession.settledRecord(id, r.state, r.origin) : undefined;
 }
 
 /** Number of sessions awaiting a reply (all receivers). */
