@@ -323,7 +323,13 @@ export class MllpServer extends EventEmitter {
 
     socket.on('data', (chunk: Buffer) => {
       if (crTimer) { clearTimeout(crTimer); crTimer = undefined; }
-      handle(decoder.feed(chunk));
+      // replies given while this chunk's frames are handled leave in one write (pipelining senders)
+      socket.cork();
+      try {
+        handle(decoder.feed(chunk));
+      } finally {
+        socket.uncork();
+      }
       throttle();
       if (decoder.awaitingCr) {
         crTimer = setTimeout(() => {
