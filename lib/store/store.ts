@@ -149,7 +149,12 @@ export interface SpoolController {
 export interface WriteStats { writes: number; commits: number; maxBatch: number; commitMs: number }
 
 type Category = 'SPOOL_WRITE_FAILED' | 'STORE_WRITE_FAILED';
-interface Pending { op: WriteOp; category: Category; resolve: (v: unknown) => void; reject: (e: Error) => void }
+interface Pending {
+  op: WriteOp; category: Category; resolve: (v: unknown) => void; reject: (e: Error) => void;
+  /** Bytes handed over to the writer thread (moved, not copied; the caller gave them up). */
+  transfer?: ArrayBuffer;
+}
+const ignore = (): void => undefined;
 
 /**
  * How long a log write (log, event) waits for a commit to join before it starts one of its own: the
@@ -328,6 +333,17 @@ export class Store {
     });
   }
 
+  /** A lazy write nobody waits for, without a promise (the message log's per-message path). */
+  private submitQuiet(op: WriteOp, transfer?: ArrayBuffer): boolean {
+    if (this.closing) return false;
+    this.pending.push(transfer ? { op, category: 'STORE_WRITE_FAILED', resolve: ignore, reject: ignore, transfer }
+      : { op, category: 'STORE_WRITE_FAILED', resolve: ignore, reject: ignore });
+    if (!this.lingerTimer && !this.flushScheduled && !this.inflight) {
+      this.lingerTimer = setTimeout(() => { this.lingerTimer = null; this.flush(); }, LOG_LINGER_MS);
+    }
+    return true;
+  }
+
   private scheduleFlush(): void {
     if (this.flushScheduled || this.inflight) return;
     this.flushScheduled = true;
@@ -349,7 +365,9 @@ export class Store {
     try {
       const w = this.startWorker();
       w.ref();
-      w.postMessage(req);
+      let transfer: ArrayBuffer[] | undefined;
+      for (const p of batch) if (p.transfer) (transfer ??= []).push(p.transfer);
+      if (transfer) w.postMessage(req, transfer); else w.postMessage(req);
     } catch (err) {
       this.failInflight(err);
     }
@@ -438,6 +456,31 @@ export class Store {
     }, 'STORE_WRITE_FAILED', true).then(() => undefined);
     durable.catch(() => undefined);
     return { id, durable };
+  }
+
+  /**
+   * log() for a caller that does not wait: no promise, and `raw`, when it is the only view on a buffer of
+   * its own (a copy made for the log), is moved to the writer thread instead of copied; the caller must
+   * not use it afterwards. Returns the id, or null when the store cannot take the write.
+   */
+  logDetached(e: LogEntry): number | null {
+    const id = this.idOr('STORE_WRITE_FAILED');
+    if (id instanceof GatewayError) return null;
+    const raw = e.raw;
+    const own = raw && !this.inline && raw.byteOffset === 0 && raw.buffer instanceof ArrayBuffer
+      && raw.byteLength === raw.buffer.byteLength && raw.byteLength > 0 ? raw.buffer : undefined;
+    return this.submitQuiet({
+      op: 'log', id, at: e.at ?? Date.now(), status: e.status ?? (e.direction === 'in' ? 'received' : 'delivered'),
+      actor: e.actor ?? 'log', detail: e.detail ?? null, relatedId: e.relatedId ?? null, cols: this.columns(e, e.direction),
+    }, own) ? id : null;
+  }
+
+  /** event() for a caller that does not wait (no promise; a failure only loses the history line). */
+  eventDetached(id: number, e: EventEntry): void {
+    this.submitQuiet({
+      op: 'event', id, at: e.at ?? Date.now(), status: e.status ?? null, actor: e.actor, detail: e.detail ?? null,
+      acked: e.acked ?? false, error: e.error ?? null,
+    });
   }
 
   /** Records a status change or note on a message (history row; 'acked' sets acked_at). */

@@ -55,12 +55,15 @@ export class MessageLog {
     return this.store;
   }
 
-  /** Logs a message; returns its row id (null when the store cannot take it). */
+  /**
+   * Logs a message; returns its row id (null when the store cannot take it). `entry.raw` must be a copy
+   * made for the log: it is moved to the store's writer thread, not copied again.
+   */
   log(entry: LogEntry): number | null {
     const store = this.current();
     if (!store) return null;
     try {
-      return store.log({ actor: this.actor, ...entry }).id;
+      return store.logDetached({ actor: this.actor, ...entry });
     } catch (err) {
       this.node.debug(`message log: ${(err as Error).message}`);
       return null;
@@ -72,7 +75,7 @@ export class MessageLog {
     const store = this.current();
     if (!store) return;
     try {
-      store.event(id, { actor: this.actor, ...event }).catch(() => undefined);
+      store.eventDetached(id, { actor: this.actor, ...event });
     } catch (err) {
       this.node.debug(`message log: ${(err as Error).message}`);
     }
