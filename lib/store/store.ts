@@ -228,6 +228,8 @@ export class Store {
   private linger: NodeJS.Timeout | null = null;
   private closing: Promise<void> | null = null;
   private reader: Database.Database | null = null;
+  /** Statements of the hot reads, prepared once per reader connection. */
+  private readonly statements = new Map<string, Database.Statement>();
   private worker: Worker | null = null;
   private inline: Writer | null = null;
   private pending: Pending[] = [];
@@ -302,6 +304,7 @@ export class Store {
       this.inline?.close();
       try { this.reader?.close(); } catch { /* already closed */ }
       this.reader = null;
+      this.statements.clear();
       for (const w of this.closedWaiters.splice(0)) w();
     })();
     return this.closing;
@@ -595,9 +598,17 @@ export class Store {
     return this.reader;
   }
 
+  /** A prepared statement on the reader, kept for the reader's life. */
+  private prepared(sql: string): Database.Statement {
+    const db = this.read();
+    let st = this.statements.get(sql);
+    if (st === undefined) { st = db.prepare(sql); this.statements.set(sql, st); }
+    return st;
+  }
+
   /** The first `limit` queued entries of a destination, in FIFO order. */
   spoolHead(destination: string, limit: number): SpoolEntry[] {
-    const rows = this.read().prepare(`SELECT s.seq, s.message_id, s.destination, s.attempts, s.failures, s.next_at,
+    const rows = this.prepared(`SELECT s.seq, s.message_id, s.destination, s.attempts, s.failures, s.next_at,
         s.enqueued_at, s.idem_key, s.last_error, m.text, m.meta, m.type, m.control_id
       FROM spool s JOIN messages m ON m.id = s.message_id
       WHERE s.destination = ? AND s.state = 'queued' ORDER BY s.seq LIMIT ?`).all(destination, limit) as SpoolJoinRow[];
@@ -606,7 +617,7 @@ export class Store {
 
   /** One spool entry (any state), or undefined. */
   spoolEntry(seq: number): (SpoolEntry & { state: string }) | undefined {
-    const r = this.read().prepare(`SELECT s.seq, s.message_id, s.destination, s.state, s.attempts, s.failures, s.next_at,
+    const r = this.prepared(`SELECT s.seq, s.message_id, s.destination, s.state, s.attempts, s.failures, s.next_at,
         s.enqueued_at, s.idem_key, s.last_error, m.text, m.meta, m.type, m.control_id
       FROM spool s JOIN messages m ON m.id = s.message_id WHERE s.seq = ?`).get(seq) as (SpoolJoinRow & { state: string }) | undefined;
     return r ? { ...entryOf(r), state: r.state } : undefined;
@@ -614,15 +625,14 @@ export class Store {
 
   /** Depth, oldest and dead letters per destination (all destinations known to the store, or one). */
   spoolStats(destination?: string): SpoolStats[] {
-    const db = this.read();
     const where = destination !== undefined ? 'WHERE destination = ?' : '';
     const args = destination !== undefined ? [destination] : [];
-    const rows = db.prepare(`SELECT destination,
+    const rows = this.prepared(`SELECT destination,
         sum(state = 'queued') AS depth, sum(state = 'dead') AS dead,
         min(CASE WHEN state = 'queued' THEN seq END) AS head
       FROM spool ${where} GROUP BY destination ORDER BY destination`).all(...args) as
       { destination: string; depth: number; dead: number; head: number | null }[];
-    const headStmt = db.prepare('SELECT seq, attempts, next_at, enqueued_at, last_error FROM spool WHERE seq = ?');
+    const headStmt = this.prepared('SELECT seq, attempts, next_at, enqueued_at, last_error FROM spool WHERE seq = ?');
     const out = rows.map((r) => {
       const h = r.head !== null ? headStmt.get(r.head) as { seq: number; attempts: number; next_at: number; enqueued_at: number; last_error: string | null } : undefined;
       return {
