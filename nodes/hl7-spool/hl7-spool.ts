@@ -43,6 +43,11 @@ interface Unrecorded { attempt: number; detail: string | null; tries: number; wr
 
 const DESTINATION = /^[A-Za-z0-9_.:-]{1,64}$/;
 const STATUS_TICK_MS = 5000;
+/**
+ * While the destination is down only the head probes it, and a probe is cheap: its back-off stops growing here
+ * (when retryCap is longer), so a backlog starts to drain within seconds of the destination's return.
+ */
+const PROBE_CAP_MS = 5000;
 
 function num(v: unknown, name: string, min: number, max: number, integer = false): number {
   const n = typeof v === 'number' ? v : Number(String(v ?? '').trim());
@@ -288,7 +293,7 @@ export = function (RED: NodeAPI): void {
             node.send([null, null, deadLetter(row, attempt, error)]);
           }
         } else {
-          const nextAt = Date.now() + d.delayMs;
+          const nextAt = Date.now() + (transient ? Math.min(d.delayMs, PROBE_CAP_MS) : d.delayMs);
           localNextAt.set(row.seq, nextAt);
           await store.failed(row.seq, { attempts: attempt, failures: d.failures, nextAt, error, actor });
         }
@@ -315,7 +320,10 @@ export = function (RED: NodeAPI): void {
       transientFailures = 0;
       lastFailure = null;
       unrecorded.set(seq, { attempt, detail, tries: 0, writing: false, timer: null });
-      await writeDelivered(seq);
+      const written = writeDelivered(seq);
+      // the next message goes while this record commits (it is never sent again meanwhile: `unrecorded`)
+      pump();
+      await written;
     }
 
     /**
@@ -425,7 +433,8 @@ export = function (RED: NodeAPI): void {
           send([msg as NodeMessage, null, null]);
           done();
           retryUnrecorded();
-          if (!r.duplicate) pump();
+          // backing off a down destination: the head's wake-up timer probes it, nothing behind it is due sooner
+          if (!r.duplicate && !(transientFailures > 0 && wakeTimer !== null)) pump();
         } catch (err) {
           reportFailure(RED, node, err, msg, done);
         }
