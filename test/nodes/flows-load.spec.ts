@@ -21,7 +21,31 @@ function flowFiles(): string[] {
     }
   };
   walk(path.join(repoRoot, 'examples'));
+  walk(path.join(repoRoot, 'bench', 'flows'));
   return out;
+}
+
+/**
+ * Property names of a node type's editor `defaults` (nodes/<type>/<type>.html). A property missing from a
+ * shipped flow is shown by the editor as its unset form (an unchecked box), and pressing Done writes that:
+ * e.g. a missing `log` on mllp in turned the message log off.
+ */
+function editorDefaults(type: string): string[] {
+  const html = fs.readFileSync(path.join(repoRoot, 'nodes', type, `${type}.html`), 'utf8');
+  const start = html.indexOf('{', html.indexOf('defaults:'));
+  const keys: string[] = [];
+  let depth = 0;
+  for (let k = start; k < html.length; k++) {
+    const c = html[k];
+    if (c === '{') {
+      depth++;
+      if (depth === 2) {
+        const m = /(\w+)\s*:\s*$/.exec(html.slice(Math.max(start, k - 80), k));
+        if (m) keys.push(m[1]);
+      }
+    } else if (c === '}' && --depth === 0) break;
+  }
+  return keys;
 }
 
 describe('flows and examples', () => {
@@ -38,6 +62,19 @@ describe('flows and examples', () => {
         for (const port of n.wires ?? []) for (const target of port) assert.ok(ids.has(target), `${n.id} wires to missing ${target}`);
         if (n.z) assert.ok(ids.has(n.z), `${n.id} sits on missing tab ${n.z}`);
       }
+    });
+
+    it(`${path.relative(repoRoot, file)} sets every editor property of our nodes`, () => {
+      const flow = JSON.parse(fs.readFileSync(file, 'utf8')) as Array<Record<string, any>>;
+      let checked = 0;
+      for (const n of flow.filter((x) => ours.has(x.type))) {
+        const keys = editorDefaults(n.type);
+        assert.ok(keys.includes('name'), `${n.type}: editor defaults not found`);
+        const missing = keys.filter((k) => !(k in n));
+        assert.deepEqual(missing, [], `${n.id} (${n.type}) lacks ${missing.join(', ')}`);
+        checked++;
+      }
+      assert.ok(checked > 0);
     });
   }
 });
