@@ -6,7 +6,7 @@
  * `hl7Code` (table 0357, default '207').
  */
 import { buildAck, type AckCode, type Hl7ErrorDetail } from '../hl7/ack';
-import { peekMsh } from '../hl7/peek';
+import { peekMsh, type MshPeek } from '../hl7/peek';
 
 const ACK_CODES: ReadonlySet<string> = new Set(['AA', 'AE', 'AR', 'CA', 'CE', 'CR']);
 
@@ -81,8 +81,7 @@ const COMMIT_CODES: Readonly<Record<string, string>> = { AA: 'CA', AE: 'CE', AR:
  * empty) returns the reply unchanged. Application acknowledgments (MSH-16) are not sent as separate
  * messages: the gateway has no channel back to the sender other than this connection.
  */
-export function enhancedModeReply(request: string, reply: string): string | null {
-  const head = peekMsh(request);
+export function enhancedModeReply(request: string, reply: string, head: MshPeek | null = peekMsh(request)): string | null {
   const accept = (head?.fields[15] ?? '').trim().toUpperCase();
   if (!head || accept === '') return reply;
   const code = ackCodeOf(reply);

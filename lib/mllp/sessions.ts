@@ -9,6 +9,7 @@
 import { GatewayError } from '../errors';
 import { decodeBytes, encodeText } from '../hl7/charset';
 import { composeReply, type InboundFrame } from './inbound';
+import type { MshPeek } from '../hl7/peek';
 import { enhancedModeReply } from './replies';
 import type { MllpExchange } from './server';
 
@@ -72,7 +73,9 @@ export class MllpSession {
 
   constructor(readonly id: string, readonly frame: FrameReply, readonly index: number,
               /** The message as received (its MSH is what an ACK must answer). */
-              readonly request: string) {}
+              readonly request: string,
+              /** peekMsh(request) when the receiver already read it. */
+              private readonly head?: MshPeek | null) {}
 
   get state(): SessionState {
     if (this.stateValue === 'open' && !this.frame.exchange.connection.open) this.close();
@@ -93,7 +96,7 @@ export class MllpSession {
     const state = this.state;
     if (state === 'closed') throw new GatewayError('MLLP_SESSION_CLOSED', { id: this.id });
     if (state === 'replied') throw new GatewayError('MLLP_ALREADY_REPLIED', { id: this.id, by: this.origin ?? '' });
-    const sent = typeof reply === 'string' ? enhancedModeReply(this.request, reply) : reply;
+    const sent = typeof reply === 'string' ? enhancedModeReply(this.request, reply, this.head) : reply;
     this.frame.set(this.index, sent);             // may throw (charset): the session stays open then
     this.stateValue = 'replied';
     this.origin = origin;

@@ -8,6 +8,7 @@ import { frameNak, nakText, readFrame, type InboundFrame, type InboundMessage, t
 import { ackCodeOf, nakForError, type ErrorLike } from '../../lib/mllp/replies';
 import { MllpServer, type MllpConnection, type MllpExchange, type MllpTlsInfo, type OversizeInfo } from '../../lib/mllp/server';
 import { FrameReply, MllpSession, registerSession } from '../../lib/mllp/sessions';
+import { registerListener } from '../../lib/mllp/listeners';
 import type { ErrorInfo } from '../../lib/store';
 import { reportConfigFailure } from '../shared/config-failure';
 import { MessageLog, logReply, msaText, rememberLogged } from '../shared/message-log';
@@ -162,6 +163,12 @@ export = function (RED: NodeAPI): void {
     // Logging never waits for the disk: the ACK in 'flow' mode waits only for the spool's durable enqueue.
     const log = config.log === false ? null : MessageLog.open(RED, node, 'mllp-in');
     let closing = false;
+    let received = 0;
+    const unregister = registerListener({
+      id: node.id, name: node.name || '', host: opts.host, tls: tlsOptions !== undefined && tlsOptions !== null,
+      port: () => server.address()?.port ?? opts.port, listening: () => server.address() !== undefined,
+      connections: () => server.connectionCount, received: () => received,
+    });
 
     const showCount = (): void => {
       if (closing) return;
@@ -191,6 +198,7 @@ export = function (RED: NodeAPI): void {
       const reply = new FrameReply(ex, frame, frame.messages.length);
       const conn = ex.connection;
       const out: MllpInMsg[] = [];
+      received += frame.messages.length;
       for (const m of frame.messages) {
         const peer = log ? `${conn.remoteAddress}:${conn.remotePort}` : null;
         if (m.nak) {
@@ -199,7 +207,7 @@ export = function (RED: NodeAPI): void {
           reply.set(m.index, m.nak.text);
           continue;
         }
-        const session = new MllpSession(`${ex.id}.${m.index}`, reply, m.index, m.text);
+        const session = new MllpSession(`${ex.id}.${m.index}`, reply, m.index, m.text, m.peek);
         registerSession(session);
         let set = sessionsByConn.get(conn);
         if (!set) { set = new Set(); sessionsByConn.set(conn, set); }
@@ -329,6 +337,7 @@ export = function (RED: NodeAPI): void {
     node.on('close', (_removed: boolean, done: () => void) => {
       closing = true;
       RED.events.removeListener('flows:started', listen);
+      unregister();
       for (const set of sessionsByConn.values()) for (const s of set) s.close();
       sessionsByConn.clear();
       tracker?.close();
