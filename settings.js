@@ -20,7 +20,10 @@ fs.mkdirSync(dataDir, { recursive: true });
 
 // The flow the gateway starts from; a vendor's per-site flow gets its own working copy.
 const sourceFlow = path.resolve(env.MGS_FLOW_FILE || path.join(root, 'flows', 'gateway.json'));
-const flowFile = env.MGS_FLOW_FILE ? `flows-${path.basename(sourceFlow, '.json')}.json` : 'flows.json';
+// The working copy is named after the source's path, so two examples both called flow.json
+// (examples/emr-postgres/flow.json, examples/emr-mariadb/flow.json) get copies of their own.
+const flowSlug = path.relative(root, sourceFlow).replace(/\.json$/i, '').replace(/[^A-Za-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '');
+const flowFile = env.MGS_FLOW_FILE ? `flows-${flowSlug || 'site'}.json` : 'flows.json';
 const workingFlow = path.join(dataDir, flowFile);
 if (!fs.existsSync(workingFlow)) {
   if (!fs.existsSync(sourceFlow)) throw new Error(`MGS_FLOW_FILE not found: ${sourceFlow}`);
