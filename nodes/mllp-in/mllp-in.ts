@@ -18,6 +18,8 @@ import { CompletionTracker } from './completion';
 
 type AckMode = 'immediate' | 'flow' | 'complete';
 const CHARSETS = ['utf-8', 'euc-kr', 'cp949', 'latin1'] as const;
+/** Shortest interval between two updates of the connection count in the node's status. */
+const COUNT_STATUS_MS = 500;
 
 /** Editor configuration (property names are what flows/gateway.json carries). */
 interface MllpInDef extends NodeDef {
@@ -170,9 +172,22 @@ export = function (RED: NodeAPI): void {
       connections: () => server.connectionCount, received: () => received,
     });
 
+    // The connection count: shown when it changed, at most every COUNT_STATUS_MS (a trailing update shows the last one).
+    let shownCount = -1;
+    let countTimer: NodeJS.Timeout | undefined;
+    let countAt = 0;
     const showCount = (): void => {
-      if (closing) return;
-      node.status({ fill: 'green', shape: 'dot', text: RED._('mllp-in.status.connections', { count: server.connectionCount }) });
+      if (closing || countTimer) return;
+      const wait = countAt + COUNT_STATUS_MS - Date.now();
+      if (wait > 0) {
+        countTimer = setTimeout(() => { countTimer = undefined; showCount(); }, wait);
+        return;
+      }
+      const count = server.connectionCount;
+      if (count === shownCount) return;
+      countAt = Date.now();
+      shownCount = count;
+      node.status({ fill: 'green', shape: 'dot', text: RED._('mllp-in.status.connections', { count }) });
     };
     const ref = (hl7: { type: string; controlId: string }): string => `${hl7.type || '?'} #${hl7.controlId}`;
     const logNak = (nak: Nak, hl7: { type: string; controlId: string }): void => {
@@ -289,6 +304,7 @@ export = function (RED: NodeAPI): void {
       node.warn(`[${w.code}] ${RED._('mllp-in.warn.connection', { peer: remote, message: toCatchable(RED, w).message })}`);
     });
     server.on('error', (err: Error) => {
+      shownCount = -1;
       node.status(STATUS_FAILED);
       node.error(toCatchable(RED, err), {});
     });
@@ -324,6 +340,7 @@ export = function (RED: NodeAPI): void {
 
     const listen = (): void => {
       server.listen().then(() => showCount(), (err: NodeJS.ErrnoException) => {
+        shownCount = -1;
         node.status({ fill: 'red', shape: 'ring', text: RED._('mllp-in.status.listenFailed') });
         const e = Object.assign(new Error(RED._('mllp-in.errors.listen',
           { host: opts.host || '*', port: opts.port, error: err.message })), { code: err.code ?? 'LISTEN_FAILED' });
@@ -336,6 +353,7 @@ export = function (RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       closing = true;
+      if (countTimer) { clearTimeout(countTimer); countTimer = undefined; }
       RED.events.removeListener('flows:started', listen);
       unregister();
       for (const set of sessionsByConn.values()) for (const s of set) s.close();

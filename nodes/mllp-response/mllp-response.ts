@@ -44,6 +44,21 @@ export = function (RED: NodeAPI): void {
     }
     const ackText = (config.ackText ?? '').trim();
 
+    // The status shows the last reply's code: set only when it changes, its text translated once per code.
+    const statusTexts = new Map<string, string>();
+    let shown = '';
+    const showSent = (fill: 'green' | 'yellow', code: string | undefined): void => {
+      const key = `${fill} ${code ?? ''}`;
+      if (key === shown) return;
+      let text = statusTexts.get(key);
+      if (text === undefined) {
+        text = RED._('mllp-response.status.sent', { code: code ?? RED._('mllp-response.status.payload') });
+        statusTexts.set(key, text);
+      }
+      shown = key;
+      node.status({ fill, shape: 'dot', text });
+    };
+
     /** The reply text for the session, and its MSA-1 when it is an ACK. */
     const buildReply = (msg: ResponseMsg, s: MllpSession, codeOnly: boolean): { reply: string | Buffer; code?: string; reason?: string } => {
       if (replyWith === 'payload') {
@@ -98,16 +113,17 @@ export = function (RED: NodeAPI): void {
         // logged against the message when its receiver logs (mllp-in `log`, settings.mgsMessageLog)
         logReply(s, built.reply, 'mllp-response', msg.error && !msg.ack && replyWith === 'ack'
           ? { code: msg.error.code ?? 'ERROR', message: String(msg.error.message ?? '').replace(/^[A-Za-z]*Error: /, '') } : undefined);
-        const hl7 = peekMsh(s.request);
-        const label = `${hl7?.type || '?'} #${hl7?.controlId ?? ''}`;
         if (built.code && built.code !== 'AA' && built.code !== 'CA') {
+          const hl7 = peekMsh(s.request);
+          const label = `${hl7?.type || '?'} #${hl7?.controlId ?? ''}`;
           node.warn(`[${built.code}] ${RED._('mllp-response.warn.nak', { code: built.code, message: label, reason: built.reason ?? '' })}`);
-          node.status({ fill: 'yellow', shape: 'dot', text: RED._('mllp-response.status.sent', { code: built.code }) });
+          showSent('yellow', built.code);
         } else {
-          node.status({ fill: 'green', shape: 'dot', text: RED._('mllp-response.status.sent', { code: built.code ?? RED._('mllp-response.status.payload') }) });
+          showSent('green', built.code);
         }
         done();
       } catch (err) {
+        shown = '';                 // reportFailure may show the failed status
         if (msg.error?.source?.id === node.id) {
           // Failing again on a message whose error this node raised: reported once already, no loop.
           node.debug(`not reported again: ${(err as Error).message}`);
@@ -118,7 +134,7 @@ export = function (RED: NodeAPI): void {
       }
     });
 
-    node.on('close', (_removed: boolean, done: () => void) => { node.status({}); done(); });
+    node.on('close', (_removed: boolean, done: () => void) => { shown = ''; node.status({}); done(); });
   }
 
   RED.nodes.registerType('mllp-response', MllpResponseNode);
