@@ -27,9 +27,8 @@ function separators(msh: string): Seps | null {
   return { field, component };
 }
 
-/** Field n (HL7 numbering) of a segment; for MSH, n = 1 is the field separator itself. */
-function field(seg: string, n: number, s: Seps, isMsh: boolean): string {
-  const parts = seg.split(s.field);
+/** Field n (HL7 numbering) of a segment split at the field separator; for MSH, n = 1 is the field separator itself. */
+function field(parts: string[], n: number, s: Seps, isMsh: boolean): string {
   const idx = isMsh ? n - 1 : n;
   if (isMsh && n === 1) return s.field;
   return parts[idx] ?? '';
@@ -66,15 +65,16 @@ export function summarize(text: string): MessageSummary {
   const s = separators(msh);
   if (!s) return out;
   const rep = msh[5] && msh[5] !== s.field ? msh[5] : '~';
-  const msh9 = field(msh, 9, s, true);
+  const mshParts = msh.split(s.field);                 // split once, read several fields
+  const msh9 = field(mshParts, 9, s, true);
   const t1 = component(msh9, 1, s, rep), t2 = component(msh9, 2, s, rep);
   out.type = orNull(t2 ? `${t1}^${t2}` : t1);   // shown as 'ORU^R01' whatever the site's separators
-  out.controlId = orNull(field(msh, 10, s, true));
-  const app = component(field(msh, 3, s, true), 1, s, rep), fac = component(field(msh, 4, s, true), 1, s, rep);
+  out.controlId = orNull(field(mshParts, 10, s, true));
+  const app = component(field(mshParts, 3, s, true), 1, s, rep), fac = component(field(mshParts, 4, s, true), 1, s, rep);
   out.sender = orNull(fac ? `${app}^${fac}` : app);
   const pid = findSegment(text, `PID${s.field}`);
   if (pid) {
-    const pid3 = field(pid, 3, s, false);
+    const pid3 = field(pid.split(s.field, 4), 3, s, false);
     out.barcode = orNull(component(pid3, 1, s, rep));
     out.patientId = orNull(component(pid3, 3, s, rep));
   }

@@ -43,6 +43,9 @@ function sizeOf(cols: MessageColumns): number {
 export class Writer {
   private db: Database.Database | null = null;
   private st: ReturnType<Writer['prepare']> | null = null;
+  /** Message rows inserted in the current transaction (fast path only: no op there was rolled back). */
+  private readonly written = new Set<number>();
+  private trackWritten = false;
 
   constructor(private readonly file: string, private readonly opts: ConnectionOptions = {}) {}
 
@@ -123,14 +126,20 @@ export class Writer {
       db.exec('BEGIN IMMEDIATE');
       // fast path: no savepoints; ops almost never fail one by one
       let failedOne = false;
-      for (const op of req.ops) {
-        try {
-          results.push({ ok: true, value: this.applyOp(st, op) });
-        } catch (err) {
-          if (isBatchFatal(err) || !db.inTransaction) throw err;
-          failedOne = true;
-          break;
+      this.trackWritten = true;
+      try {
+        for (const op of req.ops) {
+          try {
+            results.push({ ok: true, value: this.applyOp(st, op) });
+          } catch (err) {
+            if (isBatchFatal(err) || !db.inTransaction) throw err;
+            failedOne = true;
+            break;
+          }
         }
+      } finally {
+        this.trackWritten = false;
+        this.written.clear();
       }
       if (failedOne) {
         // slow path: start over with a savepoint per op, so only the failing ops are rejected
@@ -164,10 +173,12 @@ export class Writer {
       case 'log': {
         st.insertMessage.run(this.row(op.id, op.cols, op.status, op.at, null, null, null, op.relatedId));
         st.history.run(op.id, op.at, op.status, op.actor, null, null, op.detail);
+        if (this.trackWritten) this.written.add(op.id);
         return { messageId: op.id };
       }
       case 'event': {
-        if (!st.messageById.get(op.id)) throw new OpError('STORE_NOT_FOUND', { id: op.id });
+        // a row written earlier in this same transaction exists: no need to look it up
+        if (!this.written.has(op.id) && !st.messageById.get(op.id)) throw new OpError('STORE_NOT_FOUND', { id: op.id });
         if (op.acked) st.setAcked.run({ at: op.at, id: op.id });
         else if (op.status) st.setStatus.run(op.status, op.at, op.id);
         if (op.error) st.setError.run(json(op.error), op.at, op.id);
