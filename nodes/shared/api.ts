@@ -8,6 +8,7 @@ import type { NodeAPI } from 'node-red';
 import type { Request, Response, Express } from 'express';
 import * as path from 'node:path';
 import { GatewayError } from '../../lib/errors';
+import { listenerInfo } from '../../lib/mllp/listeners';
 import {
   acquireStore, storeFile, type ErrorInfo, type HistoryRow, type MessageFilter, type MessageSummaryRow, type Store,
   type StoreOptions,
@@ -215,6 +216,7 @@ export function registerApi(RED: NodeAPI): void {
       byStatus: s.byStatus,
       recentErrors: s.recentErrors.map((e) => ({ ...e, at: iso(e.at) })),
       writer: store.stats(),
+      listeners: listenerInfo(),
     });
   }));
 }
