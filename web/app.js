@@ -27,11 +27,20 @@
     return e;
   }
   function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
+  function pad(n) { return (n < 10 ? '0' : '') + n; }
+  /** Local time as YYYY-MM-DD HH:mm:ss (24 h): the same in both languages, never day/month ambiguous. */
   function fmtTime(v) {
     if (v === null || v === undefined || v === '') return '';
-    var d = typeof v === 'number' ? new Date(v) : new Date(v);
+    var d = new Date(v);
     if (isNaN(d.getTime())) return String(v);
-    return d.toLocaleString(lang === 'ko' ? 'ko-KR' : 'en-GB', { hour12: false });
+    return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' +
+      pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds());
+  }
+  /** A translated label for a key family ('st.', 'kind.', 'dir.'), the value itself when there is none. */
+  function label(prefix, v) {
+    if (v === null || v === undefined || v === '') return '';
+    var k = prefix + v;
+    return (TEXTS[lang] && TEXTS[lang][k]) || TEXTS.en[k] || String(v);
   }
   function fmtHl7Time(v) {
     var m = /^(\d{4})(\d{2})(\d{2})(\d{2})?(\d{2})?/.exec(v || '');
@@ -383,9 +392,15 @@
       errs.appendChild(list.length ? table([t('msg.time'), t('msg.type'), 'MSH-10', t('status.destination'), ''],
         list.map(function (x) { return [fmtTime(x.at), x.type, x.controlId, x.destination, x.detail]; })) : el('p', { class: 'muted', text: t('status.none') }));
       var lis = clear($('#status-listeners'));
-      var listeners = (s && (s.listeners || s.connections)) || null;
-      if (Array.isArray(listeners) && listeners.length) {
-        lis.appendChild(table(Object.keys(listeners[0]), listeners.map(function (l) { return Object.keys(listeners[0]).map(function (k) { var v = l[k]; return typeof v === 'object' ? JSON.stringify(v) : v; }); })));
+      var listeners = s && Array.isArray(s.listeners) ? s.listeners : null;
+      if (listeners && listeners.length) {
+        var lt = table([t('lis.name'), t('lis.address'), t('lis.connections'), t('lis.received'), t('lis.tls')],
+          listeners.map(function (l) {
+            return [l.name || t('lis.unnamed'), (l.host || '*') + ':' + l.port + (l.listening ? '' : ' ' + t('lis.down')),
+              l.connections, l.received, l.tls ? t('lis.on') : t('lis.off')];
+          }));
+        lt.id = 'listener-table';
+        lis.appendChild(lt);
       } else {
         lis.appendChild(el('p', { class: 'muted', text: listeners ? t('status.none') : t('status.unavailable') }));
       }
@@ -405,20 +420,56 @@
 
   // ---------- message log ----------
   $('#msg-search').addEventListener('submit', function (ev) { ev.preventDefault(); loadMessages(); });
+  /**
+   * A typed local time 'YYYY-MM-DD[ HH:mm[:ss]]' as an ISO instant for the API ('' when empty). A date
+   * alone means the start of that day, or its end for the upper bound.
+   */
+  function isoOf(v, end) {
+    v = (v || '').trim();
+    if (!v) return '';
+    var m = /^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$/.exec(v);
+    var d = m && (m[4] === undefined
+      ? new Date(+m[1], +m[2] - 1, +m[3], end ? 23 : 0, end ? 59 : 0, end ? 59 : 0, end ? 999 : 0)
+      : new Date(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], m[6] === undefined ? (end ? 59 : 0) : +m[6], end ? 999 : 0));
+    if (!d || isNaN(d.getTime()) || d.getMonth() !== +m[2] - 1) throw new Error(t('msg.badTime', { v: v }));
+    return d.toISOString();
+  }
   function loadMessages() {
     var params = [];
     var q = $('#msg-q').value.trim();
     if (q) params.push(encodeURIComponent($('#msg-field').value) + '=' + encodeURIComponent(q));
     var st = $('#msg-status').value;
     if (st) params.push('status=' + encodeURIComponent(st));
+    var dir = $('#msg-direction').value;
+    if (dir) params.push('direction=' + encodeURIComponent(dir));
+    try {
+      var from = isoOf($('#msg-from').value, false), to = isoOf($('#msg-to').value, true);
+      if (from) params.push('from=' + encodeURIComponent(from));
+      if (to) params.push('to=' + encodeURIComponent(to));
+    } catch (err) { showError(err); return Promise.resolve(); }
     params.push('limit=100');
     return api('GET', 'api/messages?' + params.join('&')).then(function (r) {
       var items = Array.isArray(r) ? r : (r.items || []);
       var tb = clear($('#msg-table tbody'));
       items.forEach(function (m) {
-        var tr = el('tr', { tabindex: '0', 'data-id': m.id }, [fmtTime(m.receivedAt), m.type || m.kind, m.controlId, m.barcode, m.status, m.destination]
-          .map(function (c) { return el('td', { text: c === null || c === undefined ? '' : String(c) }); }));
-        var open = function () { openMessage(m.id); };
+        var cells = [
+          el('td', { class: 'nowrap', text: fmtTime(m.receivedAt) }),
+          el('td', { class: 'dir ' + m.direction, text: (m.direction === 'out' ? '→ ' : '← ') + label('dir.', m.direction) }),
+          el('td', { text: m.kind ? label('kind.', m.kind) : (m.type || '') }),
+          el('td', { class: 'nowrap', text: m.type || '' }),
+          el('td', { class: 'clip', title: m.controlId || '', text: m.controlId || '' }),
+          el('td', { text: m.barcode || '' }),
+          el('td', { text: m.patientId || '' }),
+          el('td', {}, [el('span', { class: 'badge st-' + m.status, 'data-status': m.status, text: label('st.', m.status) })]),
+          el('td', { text: m.destination || '' }),
+          el('td', { class: 'nowrap muted', text: m.peer || '' })
+        ];
+        var tr = el('tr', { tabindex: '0', 'data-id': m.id, 'data-direction': m.direction }, cells);
+        var open = function () {
+          tb.querySelectorAll('tr.selected').forEach(function (x) { x.classList.remove('selected'); });
+          tr.classList.add('selected');
+          openMessage(m.id);
+        };
         tr.addEventListener('click', open);
         tr.addEventListener('keydown', function (ev) { if (ev.key === 'Enter') open(); });
         tb.appendChild(tr);
@@ -426,25 +477,58 @@
       $('#msg-total').textContent = t('msg.total', { n: r.total !== undefined ? r.total : items.length });
     }).catch(showError);
   }
+  /** Bytes of base64 text. */
+  function bytesOf(b64) {
+    var bin = atob(b64), out = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+  /** Classic hex dump: offset, 16 bytes in hex, the printable ASCII (control bytes as '.', CR as '␍'). */
+  function hexDump(bytes) {
+    var lines = [];
+    for (var o = 0; o < bytes.length; o += 16) {
+      var hex = '', txt = '';
+      for (var i = o; i < o + 16; i++) {
+        if (i < bytes.length) {
+          var b = bytes[i];
+          hex += (b < 16 ? '0' : '') + b.toString(16) + ' ';
+          txt += b === 13 ? '␍' : b >= 32 && b < 127 ? String.fromCharCode(b) : '.';
+        } else hex += '   ';
+        if (i === o + 7) hex += ' ';
+      }
+      lines.push(('0000000' + o.toString(16)).slice(-8) + '  ' + hex + ' ' + txt);
+    }
+    return lines.join('\n');
+  }
   function openMessage(id) {
     return api('GET', 'api/messages/' + id).then(function (m) {
       var d = clear($('#msg-detail'));
       d.appendChild(el('h2', { text: (m.type || '') + ' #' + (m.controlId || m.id) }));
-      d.appendChild(el('dl', { class: 'facts' }, [row(t('msg.time'), fmtTime(m.receivedAt)), row(t('msg.status'), m.status),
+      d.appendChild(el('span', { class: 'badge st-' + m.status, text: label('st.', m.status) }));
+      d.appendChild(el('dl', { class: 'facts' }, [row(t('msg.time'), fmtTime(m.receivedAt)),
+        row(t('msg.direction'), label('dir.', m.direction)), row(t('msg.kind'), m.kind ? label('kind.', m.kind) : m.type),
         row(t('msg.destination'), m.destination), row(t('msg.barcode'), m.barcode), row(t('msg.patientId'), m.patientId),
-        row('peer', m.peer), row('error', m.lastError ? m.lastError.code + ' ' + (m.lastError.message || '') : '')]));
-      var rp = el('button', { type: 'button', class: 'primary', id: 'reprocess', text: t('msg.reprocess') });
-      rp.addEventListener('click', function () {
-        api('POST', 'api/messages/reprocess', { id: m.id, ids: [m.id] }).then(function () {
-          notice(t('msg.reprocessed', { id: m.id }), 'ok');
-          return loadMessages();
-        }).catch(showError);
-      });
-      d.appendChild(el('div', { class: 'actions' }, [rp]));
+        row(t('msg.peer'), m.peer), row(t('msg.error'), m.lastError ? m.lastError.code + ' ' + (m.lastError.message || '') : '')]));
+      if (m.direction !== 'out') {
+        var rp = el('button', { type: 'button', class: 'primary', id: 'reprocess', text: t('msg.reprocess') });
+        rp.addEventListener('click', function () {
+          api('POST', 'api/messages/reprocess', { ids: [m.id] }).then(function () {
+            notice(t('msg.reprocessed', { id: m.id }), 'ok');
+            return loadMessages();
+          }).catch(showError);
+        });
+        d.appendChild(el('div', { class: 'actions' }, [rp]));
+      }
       d.appendChild(el('h3', { text: t('msg.text') }));
-      d.appendChild(el('pre', { class: 'hl7', text: (m.text || '').replace(/\r/g, '\n') }));
+      d.appendChild(el('pre', { class: 'hl7', text: (m.text || '').replace(/\r\n?/g, '\n') }));
+      var raw = null;
+      try { raw = m.raw ? bytesOf(m.raw) : null; } catch (e) { raw = null; }
+      d.appendChild(el('details', { class: 'raw' }, [el('summary', { text: t('msg.raw') + (raw ? ' · ' + t('msg.bytes', { n: raw.length }) : '') }),
+        raw ? el('pre', { class: 'hex', text: hexDump(raw) }) : el('p', { class: 'muted', text: t('msg.noRaw') })]));
       var hist = el('ol', { class: 'history' });
-      (m.history || []).forEach(function (h) { hist.appendChild(el('li', { text: fmtTime(h.at) + ' · ' + h.status + ' · ' + (h.actor || '') + (h.detail ? ' · ' + h.detail : '') })); });
+      (m.history || []).forEach(function (h) {
+        hist.appendChild(el('li', { text: fmtTime(h.at) + ' · ' + label('st.', h.status) + ' · ' + (h.actor || '') + (h.detail ? ' · ' + h.detail : '') }));
+      });
       d.appendChild(el('details', { open: true }, [el('summary', { text: t('msg.history') }), hist]));
     }).catch(showError);
   }

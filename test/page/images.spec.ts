@@ -12,8 +12,11 @@ import imageMapping = require('../../nodes/image-mapping/image-mapping');
 import pacsForward = require('../../nodes/pacs-forward/pacs-forward');
 import emrConnection = require('../../nodes/emr-connection/emr-connection');
 import hl7Spool = require('../../nodes/hl7-spool/hl7-spool');
+import mllpIn = require('../../nodes/mllp-in/mllp-in');
 import { acquireStore, closeAllStores, storeFile } from '../../lib/store';
+import { freePort } from '../helpers/free-port';
 import { repoRoot } from '../helpers/paths';
+import { connectWhenListening } from '../nodes/mllp-support';
 import { dcmdump, haveTool, makeJpeg, makePng, rgbPattern, startStorescp, tag, type StoreScp } from '../lib/dicom/tools';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -38,6 +41,7 @@ describe('management page (Chromium)', function () {
   let httpNode: any;
   let server: http.Server;
   let base = '';
+  let mllpPort = 0;
   const mod = (RED: any): void => { httpNode = RED.httpNode; (imageMapping as any)(RED); };
   const shot = async (name: string): Promise<void> => {
     fs.mkdirSync(ARTIFACTS, { recursive: true });
@@ -75,7 +79,9 @@ describe('management page (Chromium)', function () {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mgs-page-'));
     helper.settings({ mgsDataDir: dataDir });
     scp = await startStorescp();
-    await helper.load([mod, pacsForward, emrConnection, hl7Spool] as any, [
+    mllpPort = await freePort();
+    await helper.load([mod, pacsForward, emrConnection, hl7Spool, mllpIn] as any, [
+      { id: 'gw-in', type: 'mllp-in', name: 'gateway in', host: '127.0.0.1', port: mllpPort, charset: 'utf-8', ackMode: 'immediate', wires: [[]] },
       { id: 'emr', type: 'emr-connection', dialect: 'sqlite', url: '' },
       { id: 'im', type: 'image-mapping', emr: 'emr', searchSql: '', maxSize: 5, layout: 'mg', replyForm: 'echo', receiptAck: true,
         wires: [['pacs'], ['reply'], ['rejected']] },
@@ -166,29 +172,87 @@ describe('management page (Chromium)', function () {
     await page.locator('#image-list .empty').waitFor();
   });
 
-  it('searches the message log, shows a message and its history, and switches to English', async () => {
+  it('searches the message log (direction, Korean status, time range, raw bytes), shows the listeners, and switches to English', async () => {
+    // an incoming barcode request through the gateway's mllp in (logged by it, answered at once)
+    const client = await connectWhenListening(mllpPort);
+    const ack = await client.request(imageMessage('x.jpg', '107558').replace('IMAGE', 'BARCODE'));
+    assert.match(ack, /MSA\|AA\|BARCODE/);
     const store = acquireStore(storeFile(dataDir));
-    const a = store.log({ direction: 'in', text: imageMessage('x.jpg', '107558').replace('IMAGE', 'BARCODE'), peer: '127.0.0.1:5000', actor: 'mllp-in' });
-    const b = store.log({ direction: 'in', text: imageMessage('y.jpg', '999999').replace('IMAGE', 'BARCODE'), peer: '127.0.0.1:5000', actor: 'mllp-in' });
-    await a.durable; await b.durable;
+    const b = store.log({ direction: 'in', text: imageMessage('y.jpg', '999999').replace('IMAGE', 'OTHER'), peer: '127.0.0.1:5000', actor: 'mllp-in' });
+    const c = store.log({ direction: 'out', text: imageMessage('x.jpg', '107558').replace('IMAGE', 'RESULT'), peer: '127.0.0.1:6000', actor: 'mllp-out' });
+    await b.durable; await c.durable;
     store.release();
+    await page.setViewportSize({ width: 1366, height: 768 });
     await page.goto(`${base}/mgs/#messages`);
     await page.selectOption('#msg-field', 'barcode');
     await page.fill('#msg-q', '107558');
     await page.click('#msg-search button[type=submit]');
     const rows = page.locator('#msg-table tbody tr');
-    await rows.first().waitFor();
-    assert.equal(await rows.count(), 1);
-    assert.match(await rows.first().textContent(), /107558/);
-    await rows.first().click();
+    await rows.nth(1).waitFor();
+    assert.equal(await rows.count(), 2);
+    const cells = async (i: number): Promise<string[]> => rows.nth(i).locator('td').allTextContents();
+    const byId: Record<string, string[]> = {};
+    for (const i of [0, 1]) { const r = await cells(i); byId[r[4]] = r; }
+    const incoming = byId.BARCODE;
+    const outgoing = byId.RESULT;
+    assert.deepEqual([incoming[1], incoming[2], incoming[3], incoming[5], incoming[7]], ['← 수신', 'ORU^R01', 'ORU^R01', '107558', '응답함']);
+    assert.deepEqual([outgoing[1], outgoing[7], outgoing[9]], ['→ 송신', '전달됨', '127.0.0.1:6000']);
+    assert.match(incoming[0], /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
+    // the incoming message: reprocess offered, text and raw bytes shown
+    await page.locator('#msg-table tbody tr', { hasText: 'BARCODE' }).click();
     await page.locator('#msg-detail pre.hl7').waitFor();
     assert.match(await page.textContent('#msg-detail pre.hl7'), /PID\|\|\|107558\^E031\^/);
+    assert.equal(await page.locator('#reprocess').count(), 1);
+    await page.click('#msg-detail details.raw summary');
+    const hex = await page.textContent('#msg-detail pre.hex');
+    assert.match(hex, /^00000000  4d 53 48 7c 5e 7e 5c 26  7c 48 4c 37 7c 42 30 38  MSH\|\^~\\&\|HL7\|B08$/m);
     await shot('05-messages');
+    // the outgoing one: no reprocess
+    await page.locator('#msg-table tbody tr', { hasText: 'RESULT' }).click();
+    await page.locator('#msg-detail h2', { hasText: 'RESULT' }).waitFor();
+    assert.equal(await page.locator('#reprocess').count(), 0);
+    // every status can be filtered on
+    assert.deepEqual(await page.locator('#msg-status option').evaluateAll((o: any[]) => o.map((x) => x.value)),
+      ['', 'failed,dead', 'received', 'acked', 'spooled', 'delivered', 'failed', 'dead', 'duplicate']);
+    await page.selectOption('#msg-status', 'delivered');
+    await page.click('#msg-search button[type=submit]');
+    await page.locator('#msg-total', { hasText: '1건' }).waitFor();
+    assert.equal(await rows.count(), 1);
+    await page.selectOption('#msg-status', '');
+    // time range: ending before today finds nothing; from an hour ago finds both
+    await page.fill('#msg-to', '2020-01-01');
+    await page.click('#msg-search button[type=submit]');
+    await page.locator('#msg-total', { hasText: '0건' }).waitFor();
+    assert.equal(await rows.count(), 0);
+    await page.fill('#msg-to', '');
+    const hourAgo = new Date(Date.now() - 3600_000);
+    const p2 = (n: number): string => String(n).padStart(2, '0');
+    await page.fill('#msg-from', `${hourAgo.getFullYear()}-${p2(hourAgo.getMonth() + 1)}-${p2(hourAgo.getDate())} ${p2(hourAgo.getHours())}:${p2(hourAgo.getMinutes())}`);
+    await page.click('#msg-search button[type=submit]');
+    await page.locator('#msg-total', { hasText: '2건' }).waitFor();
+    assert.equal(await rows.count(), 2);
+    // all messages, full width, in English
+    await page.fill('#msg-q', '');
+    await page.fill('#msg-from', '');
     await page.click('#lang');
     assert.equal(await page.textContent('#tab-messages'), 'Message log');
     assert.equal(await page.getAttribute('html', 'lang'), 'en');
+    await page.click('#msg-search button[type=submit]');
+    await page.locator('#msg-total', { hasText: /^\d+ messages$/ }).waitFor();
+    await page.locator('#msg-table tbody tr', { hasText: 'BARCODE' }).click();
+    await page.locator('#msg-detail h2', { hasText: 'BARCODE' }).waitFor();
+    await shot('05-messages-en');
+    // the status tab lists the running mllp in with its port and its open connection
     await page.click('#tab-status');
-    await page.locator('#status-time').filter({ hasNotText: '-' }).waitFor();
+    await page.locator('#status-time').filter({ hasText: /\d{2}:\d{2}:\d{2}/ }).waitFor();
+    const listener = await page.locator('#listener-table tbody tr').allTextContents();
+    assert.equal(listener.length, 1);
+    assert.deepEqual(await page.locator('#listener-table tbody tr td').allTextContents(),
+      ['gateway in', `127.0.0.1:${mllpPort}`, '1', '1', 'off']);
     await shot('06-status-en');
+    await page.click('#lang');
+    await page.locator('#listener-table tbody td', { hasText: '꺼짐' }).waitFor();
+    await shot('06-status-ko');
+    await client.close();
   });
 });
