@@ -57,10 +57,24 @@ export interface EmrSession {
   callProcedure(name: string, params?: NamedParams): Promise<Row[]>;
 }
 
+/** One statement of a batch transaction. */
+export interface BatchStatement {
+  sql: string;
+  params?: NamedParams;
+  /** As ExecuteOptions.ignoreDuplicate. */
+  ignoreDuplicate?: boolean;
+}
+
 export interface EmrAdapter extends EmrSession {
   readonly dialect: Dialect;
   /** Run `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: EmrSession) => Promise<T>): Promise<T>;
+  /**
+   * Optional: run the statements in order as one transaction (all or nothing), sent to the database at
+   * once; resolves with one result per statement once the commit is durable. SQLite commits several such
+   * transactions together (group commit). Adapters without it are driven through `transaction()`.
+   */
+  transactionBatch?(statements: readonly BatchStatement[]): Promise<ExecuteResult[]>;
   /** Check that the database answers (a trivial query); throws like any other call. */
   ping(): Promise<void>;
   /** Release every connection. Calls after close fail with EMR_UNREACHABLE. */

@@ -191,6 +191,12 @@ export async function writeResults(adapter: EmrAdapter, rows: readonly NamedPara
     throw new GatewayError('EMR_BAD_CONFIG', { detail: 'no procedure name', hl7Code: '207', ackCode: 'AE' });
   }
   const sql = target.sql && target.sql.trim() !== '' ? target.sql : DEFAULT_WRITE_SQL;
+  if (target.mode !== 'procedure' && adapter.transactionBatch) {
+    // the whole message in one request (SQLite: one round trip, and a commit shared with other messages)
+    const results = await adapter.transactionBatch(rows.map((row) => ({ sql, params: row, ignoreDuplicate: true })));
+    const duplicates = results.filter((r) => r.duplicate).length;
+    return { rows: results.length - duplicates, duplicates };
+  }
   return adapter.transaction(async (tx) => {
     const out: WriteOutcome = { rows: 0, duplicates: 0 };
     for (const row of rows) {

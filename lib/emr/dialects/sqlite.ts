@@ -11,15 +11,16 @@ import Database = require('better-sqlite3');
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { GatewayError } from '../../errors';
-import type { EmrAdapter, EmrSession, ExecuteOptions, ExecuteResult, NamedParams, ResolvedEmrOptions, Row } from '../adapter';
+import type { BatchStatement, EmrAdapter, EmrSession, ExecuteOptions, ExecuteResult, NamedParams, ResolvedEmrOptions, Row } from '../adapter';
 import { bindValue, closedError, convertRow, isDuplicateKey, mapDbError } from '../convert';
 import { bindValues, translateNamedParams } from '../named-params';
-import type { SqliteReply, SqliteRequest } from './sqlite-worker';
+import type { SqliteReply, SqliteRequest, SqliteTxnStatement } from './sqlite-worker';
 
 const CACHE_SIZE = 64;
 
 type OkReply = Extract<SqliteReply, { ok: true }>;
-type Request = { op: 'exec'; sql: string } | { op: 'run'; sql: string; values: unknown[] } | { op: 'close' };
+type Request = { op: 'exec'; sql: string } | { op: 'run'; sql: string; values: unknown[] }
+  | { op: 'txn'; stmts: SqliteTxnStatement[] } | { op: 'close' };
 
 /** A driver error rebuilt from the worker's reply (code kept: mapDbError and isDuplicateKey read it). */
 function driverError(e: { message: string; code?: string; name?: string }): Error {
@@ -214,6 +215,34 @@ export class SqliteAdapter implements EmrAdapter {
         throw err instanceof GatewayError ? err : this.fail(err);
       }
     });
+  }
+
+  /**
+   * One message transaction in one round trip. The lock is held only while the request is posted, not until
+   * its reply, so the transactions of several messages queue in the worker and share one commit (see
+   * sqlite-worker); the worker takes requests in the order they were posted, so commits keep arrival order.
+   */
+  async transactionBatch(statements: readonly BatchStatement[]): Promise<ExecuteResult[]> {
+    const posted = await this.exclusive(() => {
+      try {
+        const stmts = statements.map((s): SqliteTxnStatement => {
+          const t = this.translate(s.sql);
+          return { sql: t.sql, values: this.values(t.names, s.params ?? {}), ignoreDuplicate: s.ignoreDuplicate === true };
+        });
+        const reply = this.call({ op: 'txn', stmts });
+        reply.catch(() => undefined);   // awaited below
+        return { reply };
+      } catch (err) {
+        throw this.fail(err);
+      }
+    });
+    let r: OkReply;
+    try {
+      r = await posted.reply;
+    } catch (err) {
+      throw err instanceof GatewayError ? err : this.fail(err);
+    }
+    return (r.results ?? []).map((x) => (x.duplicate ? { rowsAffected: 0, duplicate: true } : { rowsAffected: x.changes }));
   }
 
   async ping(): Promise<void> {

@@ -60,4 +60,49 @@ describe('emr adapter: SQLite specifics', () => {
     holder.close();
     await a.close();
   });
+
+  it('group commit: batches that arrive together commit together in order; a failing one rolls back only its rows', async () => {
+    const file = path.join(dir, 'group.sqlite');
+    const Database = (await import('better-sqlite3')).default;
+    const setup = new Database(file);
+    setup.exec('CREATE TABLE t (seq INTEGER PRIMARY KEY AUTOINCREMENT, k TEXT NOT NULL UNIQUE, n INTEGER NOT NULL CHECK (n > 0))');
+    setup.close();
+    const a = createAdapter({ url: `sqlite:${file}` });
+    assert.ok(a.transactionBatch);
+    const ins = 'INSERT INTO t (k, n) VALUES (:k, :n)';
+    const batch = (rows: [string, number][]) => (a.transactionBatch as NonNullable<typeof a.transactionBatch>)(
+      rows.map(([k, n]) => ({ sql: ins, params: { k, n }, ignoreDuplicate: true })));
+    const outcomes = await Promise.allSettled([
+      batch([['a1', 1], ['a2', 2]]),
+      batch([['b1', 1], ['b2', 0]]),            // CHECK fails on its second row: b1 is rolled back with it
+      batch([['a2', 5], ['c1', 3]]),            // a2 is already there: tolerated as a duplicate
+      batch([['d1', 4]]),
+    ]);
+    assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    assert.deepEqual((outcomes[0] as PromiseFulfilledResult<unknown>).value, [{ rowsAffected: 1 }, { rowsAffected: 1 }]);
+    assert.ok(isGatewayError((outcomes[1] as PromiseRejectedResult).reason, 'EMR_QUERY_FAILED'));
+    assert.deepEqual((outcomes[2] as PromiseFulfilledResult<unknown>).value, [{ rowsAffected: 0, duplicate: true }, { rowsAffected: 1 }]);
+    const reader = new Database(file, { readonly: true });
+    assert.deepEqual(reader.prepare('SELECT k, n FROM t ORDER BY seq').all(),
+      [{ k: 'a1', n: 1 }, { k: 'a2', n: 2 }, { k: 'c1', n: 3 }, { k: 'd1', n: 4 }]);
+    reader.close();
+    await a.close();
+  });
+
+  it('group commit: a lock time-out fails every batch of the group and writes nothing', async () => {
+    const file = path.join(dir, 'group-locked.sqlite');
+    const Database = (await import('better-sqlite3')).default;
+    const holder = new Database(file);
+    holder.exec('CREATE TABLE t (k TEXT NOT NULL UNIQUE)');
+    const a = createAdapter({ url: `sqlite:${file}`, queryTimeoutMs: 100 });
+    holder.exec('BEGIN EXCLUSIVE');
+    const run = (k: string) => (a.transactionBatch as NonNullable<typeof a.transactionBatch>)([{ sql: 'INSERT INTO t (k) VALUES (:k)', params: { k } }]);
+    const outcomes = await Promise.allSettled([run('x'), run('y')]);
+    assert.deepEqual(outcomes.map((o) => o.status === 'rejected' && isGatewayError(o.reason, 'EMR_TIMEOUT')), [true, true]);
+    holder.exec('ROLLBACK');
+    assert.deepEqual(holder.prepare('SELECT k FROM t').all(), []);
+    assert.deepEqual(await run('z'), [{ rowsAffected: 1 }]);
+    holder.close();
+    await a.close();
+  });
 });
