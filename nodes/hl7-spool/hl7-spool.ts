@@ -160,8 +160,10 @@ export = function (RED: NodeAPI): void {
     let paused = false;
     let transientFailures = 0;                // consecutive "destination down" failures
     let lastFailure: ErrorInfo | null = null;
-    let lastSendAt = 0;
+    /** Rate limit: when the next message may go (sends within the same millisecond share the rate's budget). */
+    let nextSendAt = 0;
     let wakeTimer: NodeJS.Timeout | null = null;
+    let pumpQueued = false;
     let wakeAt = 0;
     let statusTimer: NodeJS.Timeout | null = null;
     let readError: string | null = null;
@@ -224,6 +226,16 @@ export = function (RED: NodeAPI): void {
       wakeTimer = setTimeout(() => { wakeTimer = null; pump(); }, Math.max(1, ms));
     }
 
+    /**
+     * pump() once after the current burst of outcomes and arrivals: each pump reads the queue head from the
+     * store, and outcomes come back in bursts (several deliveries in flight share one EMR commit).
+     */
+    function pumpSoon(): void {
+      if (pumpQueued) return;
+      pumpQueued = true;
+      setImmediate(() => { pumpQueued = false; pump(); });
+    }
+
     /** Hands the next due messages downstream, in FIFO order, within the window and the rate. */
     function pump(): void {
       if (closed || paused) return;
@@ -249,9 +261,10 @@ export = function (RED: NodeAPI): void {
         const now = Date.now();
         const due = localNextAt.get(row.seq) ?? row.nextAt;
         if (due > now) { wake(due - now); break; }
-        if (gap > 0 && now - lastSendAt < gap) { wake(gap - (now - lastSendAt)); break; }
+        if (gap > 0 && nextSendAt > now) { wake(nextSendAt - now); break; }
         deliver(row);
-        lastSendAt = now;
+        // at most `maxRate` a second on average, in bursts of at most a millisecond's worth (Date.now's grain)
+        if (gap > 0) nextSendAt = Math.max(nextSendAt, now - 1) + gap;
       }
       updateStatus();
     }
@@ -303,7 +316,7 @@ export = function (RED: NodeAPI): void {
         reportFailure(RED, node, err, {});
       } finally {
         failing.delete(row.seq);
-        pump();
+        pumpSoon();
       }
     }
 
@@ -322,7 +335,7 @@ export = function (RED: NodeAPI): void {
       unrecorded.set(seq, { attempt, detail, tries: 0, writing: false, timer: null });
       const written = writeDelivered(seq);
       // the next message goes while this record commits (it is never sent again meanwhile: `unrecorded`)
-      pump();
+      pumpSoon();
       await written;
     }
 
@@ -347,7 +360,7 @@ export = function (RED: NodeAPI): void {
         if (u.tries === 1) reportFailure(RED, node, err, {});   // once per delivery, not at every try
         if (!closed) u.timer = setTimeout(() => { u.timer = null; void writeDelivered(seq); }, retryDelay(u.tries, cfg.retry));
       } finally {
-        pump();
+        pumpSoon();
       }
     }
 
@@ -434,7 +447,7 @@ export = function (RED: NodeAPI): void {
           done();
           retryUnrecorded();
           // backing off a down destination: the head's wake-up timer probes it, nothing behind it is due sooner
-          if (!r.duplicate && !(transientFailures > 0 && wakeTimer !== null)) pump();
+          if (!r.duplicate && !(transientFailures > 0 && wakeTimer !== null)) pumpSoon();
         } catch (err) {
           reportFailure(RED, node, err, msg, done);
         }
